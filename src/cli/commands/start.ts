@@ -1,0 +1,12 @@
+import type { CommandModule } from 'yargs';
+import { startContainer } from '../../container/start';
+import type { CliContext } from '../cli-context';
+
+export function startCommand(cli: CliContext): CommandModule<object, { id: string }> {
+  return {
+    command: 'start <id>',
+    describe: 'run the process of a created container',
+    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
+    handler: (args) => startContainer(cli.context(), args.id),
+  };
+}

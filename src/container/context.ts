@@ -1,0 +1,10 @@
+import type { Sys } from '../linux/sys';
+import type { StateStore } from './state-store';
+
+/** What the lifecycle operations need from the outside world, passed in so tests can substitute fakes. */
+export interface RuntimeContext {
+  sys: Sys;
+  store: StateStore;
+  /** Writes a warning to the log (never to stdout, which callers parse). */
+  warn(message: string): void;
+}

@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RuntimeError } from '../errors';
+import { containerInit } from '../init/container-init';
+import { OpenFlags, SIGKILL } from '../linux/constants';
+import { parseProcStat } from '../linux/proc-parsers';
+import { spawnContainerInit } from '../ns/spawn-init';
+import { buildPlan, type ContainerPlan } from '../spec/plan';
+import type { Spec } from '../spec/types';
+import { loadConfig } from '../spec/validate';
+import { validateContainerId } from './container-id';
+import type { RuntimeContext } from './context';
+import { execFifoPath } from './exec-fifo';
+import { configPath } from './inspect';
+import { nowRfc3339Nano, type StoredState } from './state-store';
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string | undefined;
+  noPivot?: boolean | undefined;
+}
+
+export interface CreatedContainer {
+  id: string;
+  initPid: number;
+  plan: ContainerPlan;
+  state: StoredState;
+}
+
+/** Reads and validates <bundle>/config.json into a plan; every error names the file, field and value. */
+export function loadBundle(id: string, bundleArg: string, noPivot: boolean): { spec: Spec; plan: ContainerPlan } {
+  const bundle = path.resolve(bundleArg);
+  const file = configPath(bundle);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new RuntimeError('config', `open ${file}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
+  }
+  const spec = loadConfig(text);
+  const plan = buildPlan(spec, { id, bundle, noPivot });
+  let rootStat: fs.Stats;
+  try {
+    rootStat = fs.statSync(plan.rootfs);
+  } catch {
+    throw new RuntimeError('config', `config.json: /root/path: rootfs ${plan.rootfs} does not exist`);
+  }
+  if (!rootStat.isDirectory()) throw new RuntimeError('config', `config.json: /root/path: rootfs ${plan.rootfs} is not a directory`);
+  return { spec, plan };
+}
+
+/** Writes the pid file the way callers parse it: decimal, no newline, replaced atomically. */
+export function writePidFile(file: string, pid: number): void {
+  const target = path.resolve(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}`);
+  fs.writeFileSync(tmp, String(pid), { mode: 0o644 });
+  fs.renameSync(tmp, target);
+}
+
+/**
+ * `tsrun create`: validates the bundle, makes the state directory and exec.fifo, forks the container's
+ * init, waits until it is parked on exec.fifo, records the state and writes the pid file. On any failure
+ * everything made so far is removed again (init killed, state directory gone).
+ */
+export function createContainer(ctx: RuntimeContext, options: CreateOptions): CreatedContainer {
+  validateContainerId(options.id);
+  const { spec, plan } = loadBundle(options.id, options.bundle, options.noPivot ?? false);
+  const { sys, store } = ctx;
+  store.ensureRoot();
+  return store.withLock(options.id, () => {
+    const dir = store.createContainerDir(options.id);
+    let initPid = 0;
+    try {
+      const fifo = execFifoPath(dir);
+      sys.mkfifo(fifo, 0o622);
+      fs.chmodSync(fifo, 0o622); // mkfifo honours the umask; anyone the container runs as must be able to open it
+      const execFifoFd = sys.open(fifo, OpenFlags.PATH | OpenFlags.CLOEXEC);
+      try {
+        ({ initPid } = spawnContainerInit(sys, {
+          newNamespaceFlags: plan.newNamespaceFlags,
+          keepFds: [execFifoFd],
+          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd }),
+        }));
+      } finally {
+        sys.close(execFifoFd);
+      }
+      const stat = parseProcStat(fs.readFileSync(`/proc/${initPid}/stat`, 'latin1'));
+      const state: StoredState = {
+        id: options.id,
+        bundle: plan.bundle,
+        rootfs: plan.rootfs,
+        ociVersion: spec.ociVersion,
+        initPid,
+        initStartTime: stat.startTime,
+        created: nowRfc3339Nano(),
+        owner: '',
+        namespaces: plan.namespaces,
+      };
+      if (spec.annotations) state.annotations = spec.annotations;
+      store.write(options.id, state);
+      if (options.pidFile) writePidFile(options.pidFile, initPid);
+      return { id: options.id, initPid, plan, state };
+    } catch (error) {
+      if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
+        try {
+          sys.waitpid(initPid, 0);
+        } catch {
+          // not our child any more
+        }
+      }
+      store.remove(options.id);
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import { RuntimeError } from '../errors';
+import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, OpenFlags, Prctl } from '../linux/constants';
+import type { Sys } from '../linux/sys';
+import { sendMessage } from '../ns/sync-channel';
+import type { ContainerPlan } from '../spec/plan';
+import { applyCredentials } from './credentials';
+import { lookPath } from './look-path';
+import { applySysctl, finalizeRootfs, prepareRootfs } from './rootfs';
+
+export interface InitFds {
+  /** Write end of the pipe to the tsrun process that runs `create`. */
+  syncFd: number;
+  /** O_PATH descriptor of <state dir>/exec.fifo, opened by the parent before fork. */
+  execFifoFd: number;
+}
+
+/**
+ * The container's init (PID 1 of its PID namespace). Sets up the root filesystem and the environment, reports
+ * "ready", then blocks opening exec.fifo for writing until `tsrun start` opens it for reading. After start it
+ * writes one byte, becomes the configured user and execs the process; an exec failure is written to the fifo
+ * so `start` can report it. Synchronous only; never returns.
+ */
+export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): never {
+  let fifo = -1;
+  try {
+    sys.setsid();
+    prepareRootfs(sys, plan);
+    if (plan.hostname !== undefined) sys.sethostname(plan.hostname);
+    if (plan.domainname !== undefined) sys.setdomainname(plan.domainname);
+    applySysctl(plan.sysctl);
+    if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
+    finalizeRootfs(sys, plan);
+    for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
+    const executable = lookPath(plan.process.args[0]!, plan.process.env);
+    if (!fs.existsSync(plan.process.cwd)) fs.mkdirSync(plan.process.cwd, { recursive: true, mode: 0o755 });
+
+    sendMessage(fds.syncFd, { type: 'ready' });
+    sys.close(fds.syncFd);
+    try {
+      fifo = sys.open(`/proc/self/fd/${fds.execFifoFd}`, OpenFlags.WRONLY | OpenFlags.CLOEXEC);
+    } catch (error) {
+      throw new RuntimeError('exec-fifo', `open exec.fifo through /proc/self/fd: ${(error as Error).message} (is /proc mounted in the container?)`);
+    }
+    sys.close(fds.execFifoFd);
+    fs.writeSync(fifo, '0');
+
+    applyCredentials(sys, plan.process);
+    sys.chdir(plan.process.cwd);
+    if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
+    prepareStdio(sys);
+    sys.resetSignals();
+    return sys.execve(executable, plan.process.args, plan.process.env);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      if (fifo >= 0) fs.writeSync(fifo, message);
+      else sendMessage(fds.syncFd, { type: 'error', code: (error as { code?: string }).code ?? 'init', message });
+    } catch {
+      // nobody to tell: tsrun sees the exit status instead
+    }
+    return sys.exit(1);
+  }
+}
+
+/**
+ * Node marks 0-2 close-on-exec and may have made them non-blocking; the container expects ordinary inherited
+ * stdio. Every other descriptor is closed at exec, so nothing of tsrun's leaks into the container.
+ */
+function prepareStdio(sys: Sys): void {
+  for (const fd of [0, 1, 2]) {
+    try {
+      sys.fcntl(fd, F_SETFD, 0);
+      const flags = sys.fcntl(fd, F_GETFL, 0);
+      if (flags & OpenFlags.NONBLOCK) sys.fcntl(fd, F_SETFL, flags & ~OpenFlags.NONBLOCK);
+    } catch {
+      // a closed stdio descriptor stays closed, as with runc
+    }
+  }
+  sys.closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+}

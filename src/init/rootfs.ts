@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RuntimeError } from '../errors';
+import { MNT_DETACH, MountFlags } from '../linux/constants';
+import type { Sys } from '../linux/sys';
+import type { ContainerPlan, MountStep } from '../spec/plan';
+import { createDevices, createDevSymlinks } from './devices';
+import { mkdirAllInRoot, resolveInRoot } from './secure-path';
+
+/** Mounts flags a bind remount may change; anything else is left as the source had it. */
+const REMOUNT_FLAGS = MountFlags.RDONLY | MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC
+  | MountFlags.NOATIME | MountFlags.NODIRATIME | MountFlags.RELATIME | MountFlags.STRICTATIME | MountFlags.NOSYMFOLLOW;
+
+function prepareBindTarget(rootfs: string, step: MountStep): string {
+  let sourceIsDir: boolean;
+  try {
+    sourceIsDir = fs.statSync(step.source).isDirectory();
+  } catch (error) {
+    throw new RuntimeError('mount-source', `mount ${step.destination}: source ${step.source}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`);
+  }
+  if (sourceIsDir) return mkdirAllInRoot(rootfs, step.destination);
+  const target = resolveInRoot(rootfs, step.destination);
+  mkdirAllInRoot(rootfs, path.posix.dirname(step.destination));
+  if (!fs.existsSync(target)) fs.closeSync(fs.openSync(target, 'a', 0o644));
+  return target;
+}
+
+function mountOne(sys: Sys, rootfs: string, step: MountStep): void {
+  if (step.bind) {
+    const target = prepareBindTarget(rootfs, step);
+    sys.mount(step.source, target, null, MountFlags.BIND | (step.recursiveBind ? MountFlags.REC : 0), null);
+    // A bind mount ignores every flag but MS_REC on creation: the requested ones need a remount.
+    if ((step.flags & REMOUNT_FLAGS) !== 0 || step.clearedFlags !== 0) {
+      sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | (step.flags & REMOUNT_FLAGS), null);
+    }
+    for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
+    return;
+  }
+  const target = mkdirAllInRoot(rootfs, step.destination);
+  sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, step.data === '' ? null : step.data);
+  for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
+}
+
+/**
+ * Builds the container's root in the new mount namespace: propagation of `/`, the rootfs bind, the mounts of
+ * config.json, /dev, then pivot_root (or MS_MOVE + chroot with --no-pivot). Runs in the container init.
+ */
+export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
+  sys.mount(null, '/', null, plan.rootPropagation, null);
+  // pivot_root needs the new root to be a mount point; the bind also keeps the rootfs' own submounts.
+  sys.mount(plan.rootfs, plan.rootfs, null, MountFlags.BIND | MountFlags.REC, null);
+  for (const step of plan.mounts) mountOne(sys, plan.rootfs, step);
+  if (plan.setupDev) {
+    createDevices(sys, plan.rootfs, plan.devices);
+    createDevSymlinks(plan.rootfs);
+  }
+  sys.chdir(plan.rootfs);
+  if (plan.noPivot) {
+    sys.mount(plan.rootfs, '/', null, MountFlags.MOVE, null);
+    sys.chroot('.');
+  } else {
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then drops the old root.
+    // Make it a slave first so the unmount does not propagate back to the host.
+    sys.pivotRoot('.', '.');
+    sys.mount(null, '.', null, MountFlags.SLAVE | MountFlags.REC, null);
+    sys.umount2('.', MNT_DETACH);
+  }
+  sys.chdir('/');
+}
+
+function existingKind(p: string): 'dir' | 'other' | undefined {
+  try {
+    return fs.statSync(p).isDirectory() ? 'dir' : 'other';
+  } catch {
+    return undefined;
+  }
+}
+
+/** After pivot_root: readonlyPaths, maskedPaths and the read-only root, in runc's order. */
+export function finalizeRootfs(sys: Sys, plan: ContainerPlan): void {
+  for (const p of plan.readonlyPaths) {
+    if (existingKind(p) === undefined) continue;
+    sys.mount(p, p, null, MountFlags.BIND | MountFlags.REC, null);
+    sys.mount(null, p, null, MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY | MountFlags.REC, null);
+  }
+  for (const p of plan.maskedPaths) {
+    const kind = existingKind(p);
+    if (kind === undefined) continue;
+    if (kind === 'dir') sys.mount('tmpfs', p, 'tmpfs', MountFlags.RDONLY, null);
+    else sys.mount('/dev/null', p, null, MountFlags.BIND, null);
+  }
+  if (plan.readonlyRoot) {
+    sys.mount(null, '/', null, MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY, null);
+  }
+}
+
+/** Writes linux.sysctl through the container's /proc/sys (after pivot_root, so the container's namespaces). */
+export function applySysctl(entries: Array<[string, string]>): void {
+  for (const [key, value] of entries) {
+    if (key.includes('/') || key.split('.').some((c) => c === '' || c === '..')) {
+      throw new RuntimeError('sysctl', `linux.sysctl: invalid key ${JSON.stringify(key)}`);
+    }
+    const file = `/proc/sys/${key.replace(/\./g, '/')}`;
+    try {
+      fs.writeFileSync(file, value);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new RuntimeError('sysctl', `linux.sysctl ${key}=${JSON.stringify(value)}: write ${file}: ${code ?? (error as Error).message}`);
+    }
+  }
+}

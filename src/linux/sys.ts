@@ -1,0 +1,301 @@
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { SyscallError } from './errno';
+import { SYSCALLS, type SyscallName, POLLIN, POLLHUP } from './constants';
+
+/**
+ * The system calls tsrun makes that Node cannot make itself. Every method checks the result and throws a
+ * SyscallError naming the operation, the object and the errno; nothing here returns -1.
+ * Consumers receive a `Sys` as an argument so tests can pass a fake.
+ */
+export interface Sys {
+  /** glibc fork() after marking every mapping MADV_DOFORK (see fork-safety notes in docs/architecture.md). */
+  fork(): number;
+  /** raw clone(CLONE_PARENT | SIGCHLD | extra): only from a single-threaded process (a forked child). */
+  cloneParent(extraFlags?: number): number;
+  exit(code: number): never;
+  getpid(): number;
+  unshare(flags: number): void;
+  setns(fd: number, nstype: number): void;
+  setsid(): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  chroot(path: string): void;
+  chdir(path: string): void;
+  fchdir(fd: number): void;
+  sethostname(name: string): void;
+  setdomainname(name: string): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  mkfifo(path: string, mode: number): void;
+  pipe(): [number, number];
+  open(path: string, flags: number, mode?: number): number;
+  close(fd: number): void;
+  fcntl(fd: number, cmd: number, arg: number): number;
+  closeRange(first: number, last: number, flags: number): void;
+  flock(fd: number, operation: number): void;
+  umask(mask: number): number;
+  kill(pid: number, signal: number): void;
+  /** kill() that reports whether the process existed instead of throwing ESRCH. */
+  signalIfAlive(pid: number, signal: number): boolean;
+  waitpid(pid: number, flags: number): { pid: number; status: number };
+  pidfdOpen(pid: number): number;
+  /** poll() over fds for POLLIN; returns the revents per fd, in order. Blocks up to timeoutMs (-1 = forever). */
+  poll(fds: number[], timeoutMs: number): number[];
+  setresuid(uid: number): void;
+  setresgid(gid: number): void;
+  setgroups(gids: number[]): void;
+  prctl(option: number, arg2: number | bigint, arg3?: number | bigint): number;
+  capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
+  prlimit(resource: number, soft: bigint, hard: bigint): void;
+  resetSignals(): void;
+  execve(path: string, argv: string[], envp: string[]): never;
+}
+
+type Koffi = typeof import('koffi');
+type Fn = (...args: unknown[]) => unknown;
+
+let koffiModule: Koffi | undefined;
+let libc: ReturnType<Koffi['load']> | undefined;
+const functions = new Map<string, Fn>();
+
+function koffi(): Koffi {
+  if (!koffiModule) {
+    const require = createRequire(import.meta.url);
+    koffiModule = require('koffi') as Koffi;
+  }
+  return koffiModule;
+}
+
+/** Declares a libc function the first time it is used, so a verb pays only for what it calls. */
+function fn(signature: string): Fn {
+  let f = functions.get(signature);
+  if (!f) {
+    libc ??= koffi().load('libc.so.6');
+    f = libc.func(signature) as unknown as Fn;
+    functions.set(signature, f);
+  }
+  return f;
+}
+
+function errno(): number {
+  return koffi().errno();
+}
+
+function check(result: unknown, operation: string, object?: string): number {
+  const value = typeof result === 'bigint' ? Number(result) : (result as number);
+  if (value < 0) throw new SyscallError(operation, errno(), object);
+  return value;
+}
+
+function syscall(name: SyscallName, ...args: unknown[]): number {
+  const f = fn('long syscall(long, ...)');
+  return Number(f(SYSCALLS[name], ...args));
+}
+
+/**
+ * The address ranges below and above the kernel's [vvar]/[vdso] pages. MADV_DOFORK over these two ranges
+ * covers every mapping in two calls (holes only make madvise report ENOMEM after it has walked them). The
+ * vvar/vdso pages must be skipped: madvise stops with EINVAL at VM_IO mappings. Computing this once at load
+ * keeps the window between madvise and fork free of allocation, which matters: V8 marks every new heap page
+ * MADV_DONTFORK and such a page would be missing in the child.
+ */
+interface DoForkRanges {
+  ranges: Array<[bigint, bigint]>;
+}
+let doForkRanges: DoForkRanges | undefined;
+
+function computeDoForkRanges(): DoForkRanges {
+  const maps = readFileSync('/proc/self/maps', 'latin1');
+  let specialStart = -1n;
+  let specialEnd = -1n;
+  for (const line of maps.split('\n')) {
+    const match = /^([0-9a-f]+)-([0-9a-f]+) .*\[(vvar|vvar_vclock|vdso)\]$/.exec(line);
+    if (!match) continue;
+    const start = BigInt(`0x${match[1]}`);
+    const end = BigInt(`0x${match[2]}`);
+    if (specialStart < 0n || start < specialStart) specialStart = start;
+    if (end > specialEnd) specialEnd = end;
+  }
+  const top = 0x800000000000n; // end of the user address space with 4-level paging (vsyscall lies above)
+  if (specialStart < 0n) return { ranges: [[0n, top]] };
+  return { ranges: [[0n, specialStart], [specialEnd, top - specialEnd]] };
+}
+
+export function createSys(): Sys {
+  return {
+    fork() {
+      doForkRanges ??= computeDoForkRanges();
+      const madvise = fn('int madvise(uintptr_t addr, size_t len, int advice)');
+      const forkFn = fn('int fork(void)');
+      const [first, second] = doForkRanges.ranges;
+      madvise(first![0], first![1], 11);
+      if (second) madvise(second[0], second[1], 11);
+      return check(forkFn(), 'fork');
+    },
+    cloneParent(extraFlags = 0) {
+      const flags = BigInt(0x00008000 | 17 | extraFlags);
+      const pid = syscall('clone', 'unsigned long', flags, 'void *', null, 'void *', null, 'void *', null, 'unsigned long', 0n);
+      return check(pid, 'clone');
+    },
+    exit(code: number): never {
+      fn('void _exit(int)')(code);
+      throw new Error('unreachable: _exit returned');
+    },
+    getpid() {
+      return fn('int getpid(void)')() as number;
+    },
+    unshare(flags) {
+      check(fn('int unshare(int)')(flags), 'unshare', `0x${flags.toString(16)}`);
+    },
+    setns(fd, nstype) {
+      check(fn('int setns(int, int)')(fd, nstype), 'setns', `fd ${fd}`);
+    },
+    setsid() {
+      check(fn('int setsid(void)')(), 'setsid');
+    },
+    mount(source, target, fstype, flags, data) {
+      const f = fn('int mount(const char *, const char *, const char *, unsigned long, const char *)');
+      const result = f(source, target, fstype, flags, data);
+      if ((result as number) < 0) {
+        throw new SyscallError('mount', errno(), `\`${source ?? fstype ?? ''}\` on \`${target}\``);
+      }
+    },
+    umount2(target, flags) {
+      check(fn('int umount2(const char *, int)')(target, flags), 'umount', `\`${target}\``);
+    },
+    pivotRoot(newRoot, putOld) {
+      check(syscall('pivot_root', 'const char *', newRoot, 'const char *', putOld), 'pivot_root', `\`${newRoot}\``);
+    },
+    chroot(path) {
+      check(fn('int chroot(const char *)')(path), 'chroot', `\`${path}\``);
+    },
+    chdir(path) {
+      check(fn('int chdir(const char *)')(path), 'chdir', `\`${path}\``);
+    },
+    fchdir(fd) {
+      check(fn('int fchdir(int)')(fd), 'fchdir', `fd ${fd}`);
+    },
+    sethostname(name) {
+      check(fn('int sethostname(const char *, size_t)')(name, Buffer.byteLength(name)), 'sethostname', JSON.stringify(name));
+    },
+    setdomainname(name) {
+      check(fn('int setdomainname(const char *, size_t)')(name, Buffer.byteLength(name)), 'setdomainname', JSON.stringify(name));
+    },
+    mknod(path, mode, major, minor) {
+      // makedev() as glibc defines it for 32-bit majors/minors.
+      const dev = (BigInt(major & 0xfffff000) << 32n) | (BigInt(major & 0xfff) << 8n)
+        | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff);
+      check(fn('int mknod(const char *, uint32_t, uint64_t)')(path, mode, dev), 'mknod', `\`${path}\``);
+    },
+    mkfifo(path, mode) {
+      check(fn('int mkfifo(const char *, uint32_t)')(path, mode), 'mkfifo', `\`${path}\``);
+    },
+    pipe() {
+      const fds = [0, 0];
+      check(fn('int pipe2(_Out_ int *fds, int flags)')(fds, 0o2000000), 'pipe2');
+      return [fds[0]!, fds[1]!];
+    },
+    open(path, flags, mode = 0) {
+      return check(fn('int open(const char *, int, ...)')(path, flags, 'uint32_t', mode), 'open', `\`${path}\``);
+    },
+    close(fd) {
+      check(fn('int close(int)')(fd), 'close', `fd ${fd}`);
+    },
+    fcntl(fd, cmd, arg) {
+      return check(fn('int fcntl(int, int, ...)')(fd, cmd, 'int', arg), 'fcntl', `fd ${fd}`);
+    },
+    closeRange(first, last, flags) {
+      check(syscall('close_range', 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range');
+    },
+    flock(fd, operation) {
+      check(fn('int flock(int, int)')(fd, operation), 'flock', `fd ${fd}`);
+    },
+    umask(mask) {
+      return fn('uint32_t umask(uint32_t)')(mask) as number;
+    },
+    kill(pid, signal) {
+      check(fn('int kill(int, int)')(pid, signal), 'kill', `pid ${pid}`);
+    },
+    signalIfAlive(pid, signal) {
+      if ((fn('int kill(int, int)')(pid, signal) as number) === 0) return true;
+      const e = errno();
+      if (e === 3) return false;
+      throw new SyscallError('kill', e, `pid ${pid}`);
+    },
+    waitpid(pid, flags) {
+      const status = [0];
+      const result = check(fn('int waitpid(int, _Out_ int *, int)')(pid, status, flags), 'waitpid', `pid ${pid}`);
+      return { pid: result, status: status[0]! };
+    },
+    pidfdOpen(pid) {
+      return check(syscall('pidfd_open', 'int', pid, 'unsigned int', 0), 'pidfd_open', `pid ${pid}`);
+    },
+    poll(fds, timeoutMs) {
+      // struct pollfd { int fd; short events; short revents; } laid out by hand in a Buffer.
+      const buffer = Buffer.alloc(8 * fds.length);
+      fds.forEach((fd, i) => {
+        buffer.writeInt32LE(fd, i * 8);
+        buffer.writeInt16LE(POLLIN, i * 8 + 4);
+      });
+      for (;;) {
+        const result = fn('int poll(void *, unsigned long, int)')(buffer, fds.length, timeoutMs) as number;
+        if (result >= 0) break;
+        const e = errno();
+        if (e !== 4) throw new SyscallError('poll', e);
+      }
+      return fds.map((_, i) => buffer.readInt16LE(i * 8 + 6) & (POLLIN | POLLHUP | 0x8 | 0x20));
+    },
+    setresuid(uid) {
+      check(fn('int setresuid(uint32_t, uint32_t, uint32_t)')(uid, uid, uid), 'setresuid', String(uid));
+    },
+    setresgid(gid) {
+      check(fn('int setresgid(uint32_t, uint32_t, uint32_t)')(gid, gid, gid), 'setresgid', String(gid));
+    },
+    setgroups(gids) {
+      const list = Uint32Array.from(gids);
+      check(fn('int setgroups(size_t, void *)')(gids.length, gids.length ? list : null), 'setgroups', gids.join(','));
+    },
+    prctl(option, arg2, arg3 = 0) {
+      return check(
+        syscall('prctl', 'int', option, 'unsigned long', BigInt(arg2), 'unsigned long', BigInt(arg3), 'unsigned long', 0n, 'unsigned long', 0n),
+        'prctl',
+        `option ${option}`,
+      );
+    },
+    capset(effective, permitted, inheritable) {
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(0x20080522, 0); // _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
+      const data = Buffer.alloc(24);
+      const low = (v: bigint) => Number(v & 0xffffffffn);
+      const high = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
+      data.writeUInt32LE(low(effective), 0);
+      data.writeUInt32LE(low(permitted), 4);
+      data.writeUInt32LE(low(inheritable), 8);
+      data.writeUInt32LE(high(effective), 12);
+      data.writeUInt32LE(high(permitted), 16);
+      data.writeUInt32LE(high(inheritable), 20);
+      check(syscall('capset', 'void *', header, 'void *', data), 'capset');
+    },
+    prlimit(resource, soft, hard) {
+      const limits = new BigUint64Array([soft, hard]);
+      check(fn('int prlimit(int, int, void *, void *)')(0, resource, limits, null), 'prlimit', `resource ${resource}`);
+    },
+    resetSignals() {
+      // Node ignores SIGPIPE and SIGXFSZ and installs handlers; an ignored disposition survives execve, a
+      // blocked signal too. Give the container the defaults a freshly started process has.
+      const signal = fn('uintptr_t signal(int, uintptr_t)');
+      for (let sig = 1; sig <= 64; sig++) {
+        if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal RT signals
+        signal(sig, 0n);
+      }
+      const emptySet = Buffer.alloc(128);
+      check(fn('int sigprocmask(int, void *, void *)')(2, emptySet, null), 'sigprocmask');
+    },
+    execve(path, argv, envp): never {
+      const f = fn('int execve(const char *, const char **, const char **)');
+      f(path, [...argv, null], [...envp, null]);
+      throw new SyscallError('exec', errno(), `\`${path}\``);
+    },
+  };
+}

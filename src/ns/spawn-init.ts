@@ -1,0 +1,101 @@
+import { RuntimeError } from '../errors';
+import { SIGKILL } from '../linux/constants';
+import type { Sys } from '../linux/sys';
+import { runChild } from './child';
+import { MessageReader, sendMessage } from './sync-channel';
+
+export interface SpawnOptions {
+  /** CLONE_NEW* flags for the namespaces the container gets of its own. */
+  newNamespaceFlags: number;
+  /** Descriptors the init needs besides stdio and the sync pipe (e.g. the exec.fifo O_PATH fd). */
+  keepFds: number[];
+  /** Runs in the container's init (PID 1 of the new PID namespace); receives the sync pipe's write end. */
+  initMain: (syncFd: number) => never;
+}
+
+/**
+ * The fork choreography (docs/architecture.md §1):
+ *   tsrun ──fork──▶ stage 1: unshare(new namespaces) ──clone(CLONE_PARENT)──▶ init
+ * Stage 1 is single-threaded, so unshare works there, and the raw clone is safe. CLONE_PARENT makes the init a
+ * direct child of this tsrun process (and so of whoever reaps tsrun's children once it exits, e.g. the shim),
+ * and, as the first process created after unshare(CLONE_NEWPID), PID 1 of the container.
+ * Returns once the init reported "ready" (blocked on exec.fifo) with its host PID.
+ */
+export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: number } {
+  const [readFd, writeFd] = sys.pipe();
+  const stage1 = sys.fork();
+  if (stage1 === 0) {
+    runChild(sys, writeFd, () => {
+      // Whatever tsrun had open must not live on in the container's init: a held flock would block the next
+      // tsrun call on this container, and any host fd is an escape route (CVE-2024-21626 class).
+      closeAllExcept(sys, [0, 1, 2, writeFd, ...options.keepFds]);
+      sys.unshare(options.newNamespaceFlags);
+      const initPid = sys.cloneParent();
+      if (initPid === 0) options.initMain(writeFd);
+      sendMessage(writeFd, { type: 'init-pid', pid: initPid });
+    });
+  }
+  sys.close(writeFd);
+  const reader = new MessageReader(readFd);
+  let initPid = 0;
+  try {
+    const first = reader.next();
+    const stage1Status = sys.waitpid(stage1, 0).status;
+    if (first?.type === 'error') throw new RuntimeError(first.code, first.message);
+    if (first?.type !== 'init-pid') {
+      throw new RuntimeError('spawn', `container setup: stage 1 exited before reporting the init (wait status 0x${stage1Status.toString(16)})`);
+    }
+    initPid = first.pid;
+    const second = reader.next();
+    if (second?.type === 'error') throw new RuntimeError(second.code, second.message);
+    if (second?.type !== 'ready') {
+      const status = reapIfExited(sys, initPid);
+      throw new RuntimeError('spawn', `container init exited before it was ready${status === undefined ? '' : ` (${describeWaitStatus(status)})`}`);
+    }
+    return { initPid };
+  } catch (error) {
+    if (initPid > 0) {
+      sys.signalIfAlive(initPid, SIGKILL);
+      try {
+        sys.waitpid(initPid, 0);
+      } catch {
+        // already reaped
+      }
+    }
+    throw error;
+  } finally {
+    sys.close(readFd);
+  }
+}
+
+/** Closes every descriptor not in `keep`, with one close_range call per gap. */
+export function closeAllExcept(sys: Sys, keep: number[]): void {
+  const sorted = [...new Set(keep)].filter((fd) => fd >= 0).sort((a, b) => a - b);
+  let next = 0;
+  for (const fd of sorted) {
+    if (fd > next) sys.closeRange(next, fd - 1, 0);
+    next = fd + 1;
+  }
+  sys.closeRange(next, 0xffffffff, 0);
+}
+
+function reapIfExited(sys: Sys, pid: number): number | undefined {
+  try {
+    const result = sys.waitpid(pid, 0);
+    return result.pid === pid ? result.status : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeWaitStatus(status: number): string {
+  const signal = status & 0x7f;
+  if (signal === 0) return `exit status ${(status >> 8) & 0xff}`;
+  return `killed by signal ${signal}`;
+}
+
+/** Shell-style exit code of a wait status: the exit status, or 128 + the signal number. */
+export function exitCodeOf(status: number): number {
+  const signal = status & 0x7f;
+  return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+}

@@ -1,0 +1,46 @@
+import { readSync, writeSync } from 'node:fs';
+
+/**
+ * Messages between tsrun and its forked children over a pipe: one JSON object per line. Both sides use
+ * blocking reads and writes only (the children must never wait on the event loop).
+ */
+export type SyncMessage =
+  | { type: 'init-pid'; pid: number }
+  | { type: 'ready' }
+  | { type: 'error'; code: string; message: string };
+
+export function sendMessage(fd: number, message: SyncMessage): void {
+  const data = Buffer.from(`${JSON.stringify(message)}\n`);
+  let offset = 0;
+  while (offset < data.length) offset += writeSync(fd, data, offset);
+}
+
+export class MessageReader {
+  private pending = '';
+  private closed = false;
+
+  constructor(private readonly fd: number) {}
+
+  /** The next message, or undefined once every writer has closed the pipe. */
+  next(): SyncMessage | undefined {
+    for (;;) {
+      const newline = this.pending.indexOf('\n');
+      if (newline >= 0) {
+        const line = this.pending.slice(0, newline);
+        this.pending = this.pending.slice(newline + 1);
+        return JSON.parse(line) as SyncMessage;
+      }
+      if (this.closed) return undefined;
+      const buffer = Buffer.alloc(4096);
+      let count: number;
+      try {
+        count = readSync(this.fd, buffer, 0, buffer.length, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EINTR' || (error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        throw error;
+      }
+      if (count === 0) this.closed = true;
+      else this.pending += buffer.toString('utf8', 0, count);
+    }
+  }
+}

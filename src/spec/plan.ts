@@ -1,0 +1,309 @@
+import path from 'node:path';
+import { ConfigError, NotSupportedError } from '../errors';
+import { CloneFlags, MountFlags } from '../linux/constants';
+import { CAPABILITIES } from './capabilities';
+import { RLIMITS } from './rlimits';
+import { parseMountOptions, UnsupportedMountOption } from './mount-options';
+import type { Int64, NamespaceType, Spec } from './types';
+
+/**
+ * Everything the container's processes need, decided up front from config.json (pure: no system calls).
+ * The forked children only execute this plan; they make no decisions that could fail late.
+ */
+export interface ContainerPlan {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  readonlyRoot: boolean;
+  noPivot: boolean;
+  /** CLONE_NEW* flags of the namespaces the container gets of its own. */
+  newNamespaceFlags: number;
+  namespaces: NamespaceType[];
+  /** MS_* propagation applied to `/` of the new mount namespace before anything is mounted. */
+  rootPropagation: number;
+  mounts: MountStep[];
+  /** Whether tsrun populates /dev (true unless config.json bind-mounts /dev from somewhere). */
+  setupDev: boolean;
+  devices: DeviceNode[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  hostname: string | undefined;
+  domainname: string | undefined;
+  sysctl: Array<[string, string]>;
+  process: ProcessPlan;
+}
+
+export interface MountStep {
+  /** Absolute path inside the container. */
+  destination: string;
+  /** For bind mounts an absolute host path; otherwise the source string handed to the kernel. */
+  source: string;
+  type: string;
+  bind: boolean;
+  recursiveBind: boolean;
+  flags: number;
+  clearedFlags: number;
+  propagation: number[];
+  data: string;
+}
+
+export interface DeviceNode {
+  path: string;
+  type: 'c' | 'b' | 'p';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface CapabilitySets {
+  bounding: bigint;
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  ambient: bigint;
+}
+
+export interface ProcessPlan {
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  umask: number | undefined;
+  capabilities: CapabilitySets | undefined;
+  rlimits: Array<{ resource: number; soft: bigint; hard: bigint }>;
+  noNewPrivileges: boolean;
+  oomScoreAdj: number | undefined;
+  terminal: boolean;
+}
+
+export interface PlanOptions {
+  id: string;
+  /** Absolute path of the bundle directory. */
+  bundle: string;
+  noPivot: boolean;
+}
+
+const NAMESPACE_FLAGS: Record<NamespaceType, number> = {
+  pid: CloneFlags.NEWPID,
+  network: CloneFlags.NEWNET,
+  mount: CloneFlags.NEWNS,
+  ipc: CloneFlags.NEWIPC,
+  uts: CloneFlags.NEWUTS,
+  user: CloneFlags.NEWUSER,
+  cgroup: CloneFlags.NEWCGROUP,
+  time: CloneFlags.NEWTIME,
+};
+
+const ROOTFS_PROPAGATION: Record<string, number> = {
+  private: MountFlags.PRIVATE | MountFlags.REC,
+  rprivate: MountFlags.PRIVATE | MountFlags.REC,
+  slave: MountFlags.SLAVE | MountFlags.REC,
+  rslave: MountFlags.SLAVE | MountFlags.REC,
+  shared: MountFlags.SHARED | MountFlags.REC,
+  rshared: MountFlags.SHARED | MountFlags.REC,
+  unbindable: MountFlags.UNBINDABLE | MountFlags.REC,
+  runbindable: MountFlags.UNBINDABLE | MountFlags.REC,
+};
+
+/** The nodes every container gets in a tsrun-populated /dev (the runtime-spec's default device list). */
+export const DEFAULT_DEVICES: readonly DeviceNode[] = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
+];
+
+/**
+ * Fields of runtime-spec v1.2.1 that are valid but that this tsrun cannot apply yet. Each is refused with a
+ * clear message rather than ignored: a container that silently lacks its limits or filters is worse than none.
+ */
+function refuseUnsupported(spec: Spec): void {
+  const linux = spec.linux ?? {};
+  const present = (value: unknown) =>
+    value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0)
+    && !(typeof value === 'object' && !Array.isArray(value) && Object.keys(value as object).length === 0);
+  const checks: Array<[string, unknown, string?]> = [
+    ['/hooks', spec.hooks],
+    ['/process/terminal', spec.process?.terminal === true ? true : undefined, 'terminals arrive with --console-socket support'],
+    ['/process/apparmorProfile', spec.process?.apparmorProfile],
+    ['/process/selinuxLabel', spec.process?.selinuxLabel],
+    ['/process/ioPriority', spec.process?.ioPriority],
+    ['/process/scheduler', spec.process?.scheduler],
+    ['/process/execCPUAffinity', spec.process?.execCPUAffinity],
+    ['/process/user/username', spec.process?.user?.username, 'Windows only'],
+    ['/linux/uidMappings', linux.uidMappings],
+    ['/linux/gidMappings', linux.gidMappings],
+    ['/linux/resources', linux.resources, 'cgroup limits'],
+    ['/linux/cgroupsPath', linux.cgroupsPath],
+    ['/linux/seccomp', linux.seccomp],
+    ['/linux/timeOffsets', linux.timeOffsets],
+    ['/linux/personality', linux.personality],
+    ['/linux/intelRdt', linux.intelRdt],
+    ['/linux/mountLabel', linux.mountLabel],
+    ['/linux/memoryPolicy', linux.memoryPolicy],
+    ['/linux/netDevices', linux.netDevices],
+  ];
+  for (const [pointer, value, detail] of checks) {
+    if (present(value)) throw new NotSupportedError(pointer, detail);
+  }
+  (spec.mounts ?? []).forEach((mount, i) => {
+    if (present(mount.uidMappings) || present(mount.gidMappings)) throw new NotSupportedError(`/mounts/${i}/uidMappings`, 'idmapped mounts');
+  });
+  (linux.namespaces ?? []).forEach((ns, i) => {
+    if (ns.path !== undefined && ns.path !== '') throw new NotSupportedError(`/linux/namespaces/${i}/path`, 'joining existing namespaces');
+    if (ns.type === 'user') throw new NotSupportedError(`/linux/namespaces/${i}`, 'user namespaces');
+  });
+}
+
+function toBigInt(value: Int64): bigint {
+  return typeof value === 'bigint' ? value : BigInt(value);
+}
+
+function capabilityMask(names: string[] | undefined, pointer: string): bigint {
+  let mask = 0n;
+  (names ?? []).forEach((name, i) => {
+    const bit = CAPABILITIES[name];
+    if (bit === undefined) throw new ConfigError(`${pointer}/${i}`, `must be a Linux capability name (e.g. CAP_KILL), got ${JSON.stringify(name)}`);
+    mask |= 1n << BigInt(bit);
+  });
+  return mask;
+}
+
+function planMounts(spec: Spec, bundle: string): MountStep[] {
+  return (spec.mounts ?? []).map((mount, i) => {
+    let options;
+    try {
+      options = parseMountOptions(mount.options);
+    } catch (error) {
+      if (error instanceof UnsupportedMountOption) throw new NotSupportedError(`/mounts/${i}/options`, `option "${error.option}"`);
+      throw error;
+    }
+    const type = mount.type ?? '';
+    const bind = options.bind || type === 'bind';
+    if (!bind && type === '') {
+      throw new ConfigError(`/mounts/${i}/type`, 'must be set for a mount that is not a bind mount (options "bind" or "rbind")');
+    }
+    let source = mount.source ?? '';
+    if (bind) {
+      if (source === '') throw new ConfigError(`/mounts/${i}/source`, 'must be set for a bind mount');
+      // runc resolves a relative bind source against the bundle directory.
+      source = path.resolve(bundle, source);
+    }
+    return {
+      destination: path.posix.normalize(mount.destination),
+      source,
+      type: bind ? 'bind' : type,
+      bind,
+      recursiveBind: options.recursiveBind,
+      flags: options.flags,
+      clearedFlags: options.clearedFlags,
+      propagation: options.propagation,
+      data: options.data.join(','),
+    };
+  });
+}
+
+function planDevices(spec: Spec): DeviceNode[] {
+  return (spec.linux?.devices ?? []).map((device, i) => {
+    if (device.type !== 'c' && device.type !== 'b' && device.type !== 'p' && device.type !== 'u') {
+      throw new ConfigError(`/linux/devices/${i}/type`, `must be one of c, b, u, p, got ${JSON.stringify(device.type)}`);
+    }
+    if (device.type !== 'p' && (device.major === undefined || device.minor === undefined)) {
+      throw new ConfigError(`/linux/devices/${i}`, 'must have major and minor for a character or block device');
+    }
+    return {
+      path: path.posix.normalize(device.path),
+      type: device.type === 'u' ? 'c' : device.type,
+      major: Number(device.major ?? 0),
+      minor: Number(device.minor ?? 0),
+      fileMode: device.fileMode ?? 0o666,
+      uid: device.uid ?? 0,
+      gid: device.gid ?? 0,
+    };
+  });
+}
+
+function planProcess(spec: Spec): ProcessPlan {
+  const process = spec.process;
+  if (!process) throw new ConfigError('/process', 'must be set: tsrun needs a process to run');
+  const args = process.args ?? [];
+  if (args.length === 0) throw new ConfigError('/process/args', 'must be a non-empty array');
+  const caps = process.capabilities;
+  const rlimits = (process.rlimits ?? []).map((rlimit, i) => {
+    const resource = RLIMITS[rlimit.type];
+    if (resource === undefined) throw new ConfigError(`/process/rlimits/${i}/type`, `must be an RLIMIT_* name, got ${JSON.stringify(rlimit.type)}`);
+    return { resource, soft: toBigInt(rlimit.soft), hard: toBigInt(rlimit.hard) };
+  });
+  return {
+    args,
+    env: process.env ?? [],
+    cwd: process.cwd,
+    uid: process.user.uid,
+    gid: process.user.gid,
+    additionalGids: process.user.additionalGids ?? [],
+    umask: process.user.umask,
+    capabilities: caps === undefined ? undefined : {
+      bounding: capabilityMask(caps.bounding, '/process/capabilities/bounding'),
+      effective: capabilityMask(caps.effective, '/process/capabilities/effective'),
+      permitted: capabilityMask(caps.permitted, '/process/capabilities/permitted'),
+      inheritable: capabilityMask(caps.inheritable, '/process/capabilities/inheritable'),
+      ambient: capabilityMask(caps.ambient, '/process/capabilities/ambient'),
+    },
+    rlimits,
+    noNewPrivileges: process.noNewPrivileges ?? false,
+    oomScoreAdj: process.oomScoreAdj,
+    terminal: process.terminal ?? false,
+  };
+}
+
+export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
+  refuseUnsupported(spec);
+  if (!spec.root?.path) throw new ConfigError('/root/path', 'must name the root filesystem directory');
+  const linux = spec.linux ?? {};
+  const namespaces = (linux.namespaces ?? []).map((ns) => ns.type);
+  if (!namespaces.includes('mount')) {
+    // Without its own mount namespace the container's mounts and pivot_root would land on the host.
+    throw new NotSupportedError('/linux/namespaces', 'a container without its own mount namespace');
+  }
+  let newNamespaceFlags = 0;
+  for (const type of namespaces) newNamespaceFlags |= NAMESPACE_FLAGS[type];
+
+  const propagationName = linux.rootfsPropagation;
+  let rootPropagation: number = MountFlags.SLAVE | MountFlags.REC;
+  if (propagationName !== undefined && propagationName !== '') {
+    const flags = ROOTFS_PROPAGATION[propagationName];
+    if (flags === undefined) {
+      throw new ConfigError('/linux/rootfsPropagation', `must be one of ${Object.keys(ROOTFS_PROPAGATION).join(', ')}, got ${JSON.stringify(propagationName)}`);
+    }
+    rootPropagation = flags;
+  }
+
+  const mounts = planMounts(spec, options.bundle);
+  const devBound = mounts.some((m) => m.destination === '/dev' && m.bind);
+  const sysctl = Object.entries(linux.sysctl ?? {});
+  return {
+    id: options.id,
+    bundle: options.bundle,
+    rootfs: path.resolve(options.bundle, spec.root.path),
+    readonlyRoot: spec.root.readonly ?? false,
+    noPivot: options.noPivot,
+    newNamespaceFlags,
+    namespaces,
+    rootPropagation,
+    mounts,
+    setupDev: !devBound,
+    devices: planDevices(spec),
+    maskedPaths: linux.maskedPaths ?? [],
+    readonlyPaths: linux.readonlyPaths ?? [],
+    hostname: spec.hostname,
+    domainname: spec.domainname,
+    sysctl,
+    process: planProcess(spec),
+  };
+}

@@ -1,0 +1,157 @@
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+// @ts-expect-error plain ESM helper shared with the demo script, no type declarations
+import { busyboxConfig, makeBusyboxBundle, makeBusyboxRootfs } from '../../fixtures/make-bundle.mjs';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TSRUN = path.join(REPO, 'bin', 'tsrun');
+export const SHARED_ROOTFS = path.join(REPO, '.cache', 'busybox-rootfs');
+
+export const isRoot = process.getuid?.() === 0;
+export const hasBusybox = fs.existsSync('/bin/busybox');
+/** Why integration tests cannot run here, or undefined when they can. */
+export const integrationSkipReason = !isRoot ? 'needs root' : !hasBusybox ? 'needs busybox-static (/bin/busybox)' : undefined;
+
+export type Config = ReturnType<typeof busyboxConfig> & Record<string, unknown>;
+
+export interface Result {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function toResult(r: SpawnSyncReturns<string>): Result {
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * One test's private tsrun world: its own --root and bundle directory under a temp dir. `cleanup()` force-deletes
+ * every container the test created (by ID, through tsrun) and removes the temp dir; call it in afterEach so it
+ * runs when the test fails too.
+ */
+export class Sandbox {
+  readonly dir: string;
+  readonly root: string;
+  private readonly ids = new Set<string>();
+  private counter = 0;
+
+  constructor(name = 'tsrun-test') {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+    this.root = path.join(this.dir, 'state');
+    makeBusyboxRootfs(SHARED_ROOTFS);
+  }
+
+  newId(prefix = 'c'): string {
+    const id = `${prefix}-${process.pid}-${++this.counter}`;
+    this.ids.add(id);
+    return id;
+  }
+
+  config(args?: string[]): Config {
+    const config = busyboxConfig() as Config;
+    if (args) config.process.args = args;
+    return config;
+  }
+
+  /** A bundle sharing the read-only busybox rootfs; `edit` may change the config first. */
+  bundle(config: Config = this.config()): string {
+    const dir = fs.mkdtempSync(path.join(this.dir, 'bundle-'));
+    makeBusyboxBundle(dir, { sharedRootfs: SHARED_ROOTFS, config });
+    return dir;
+  }
+
+  /** A bundle whose config.json is exactly `text` (for malformed input). */
+  rawBundle(text: string): string {
+    const dir = fs.mkdtempSync(path.join(this.dir, 'bundle-'));
+    fs.writeFileSync(path.join(dir, 'config.json'), text);
+    fs.symlinkSync(SHARED_ROOTFS, path.join(dir, 'rootfs'));
+    return dir;
+  }
+
+  /**
+   * Runs bin/tsrun and waits for it. stdout and stderr go to files, not pipes: a container created by `create`
+   * or `run -d` inherits them and keeps them open (as with runc), so waiting for a pipe's EOF would hang.
+   */
+  tsrun(args: string[], options: { timeoutMs?: number } = {}): Result {
+    const out = path.join(this.dir, `out-${++this.counter}`);
+    const err = path.join(this.dir, `err-${this.counter}`);
+    const outFd = fs.openSync(out, 'w');
+    const errFd = fs.openSync(err, 'w');
+    try {
+      const r = spawnSync(TSRUN, ['--root', this.root, ...args], {
+        stdio: ['ignore', outFd, errFd],
+        timeout: options.timeoutMs ?? 30_000,
+        killSignal: 'SIGKILL',
+      });
+      return { status: r.status, signal: r.signal, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(outFd);
+      fs.closeSync(errFd);
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+    }
+  }
+
+  /** Starts tsrun without waiting (for `run` in the foreground); resolves with its result. */
+  tsrunAsync(args: string[]): { pid: number; done: Promise<Result> } {
+    const child = spawn(TSRUN, ['--root', this.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const done = new Promise<Result>((resolve) => {
+      child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    });
+    return { pid: child.pid!, done };
+  }
+
+  state(id: string): { status: string; pid: number; [k: string]: unknown } {
+    const r = this.tsrun(['state', id]);
+    if (r.status !== 0) throw new Error(`tsrun state ${id} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  containerDir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  cleanup(): void {
+    for (const id of this.ids) {
+      if (fs.existsSync(path.join(this.root, id))) this.tsrun(['delete', '--force', id]);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** True while a process with this PID exists (a zombie counts as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (event-driven via pidfd is not available from plain Node; /proc is checked on each SIGCHLD-free tick). */
+export async function waitUntil(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Mount points currently in the host mount namespace (to prove nothing is left mounted). */
+export function hostMountPoints(): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!);
+}
+
+export function runSync(cmd: string, args: string[]): Result {
+  return toResult(spawnSync(cmd, args, { encoding: 'utf8' }));
+}
