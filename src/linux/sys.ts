@@ -122,19 +122,29 @@ function computeDoForkRanges(): DoForkRanges {
   return { ranges: [[0n, specialStart], [specialEnd, top - specialEnd]] };
 }
 
+/**
+ * Marks every mapping MADV_DOFORK. Call it immediately before fork or clone, with everything the call needs
+ * already declared: each process (also a forked child that clones again) maps new DONTFORK pages as it runs.
+ */
+function markAllDoFork(): void {
+  doForkRanges ??= computeDoForkRanges();
+  const madvise = fn('int madvise(uintptr_t addr, size_t len, int advice)');
+  const [first, second] = doForkRanges.ranges;
+  madvise(first![0], first![1], 11);
+  if (second) madvise(second[0], second[1], 11);
+}
+
 export function createSys(): Sys {
   return {
     fork() {
-      doForkRanges ??= computeDoForkRanges();
-      const madvise = fn('int madvise(uintptr_t addr, size_t len, int advice)');
       const forkFn = fn('int fork(void)');
-      const [first, second] = doForkRanges.ranges;
-      madvise(first![0], first![1], 11);
-      if (second) madvise(second[0], second[1], 11);
+      markAllDoFork();
       return check(forkFn(), 'fork');
     },
     cloneParent(extraFlags = 0) {
       const flags = BigInt(0x00008000 | 17 | extraFlags);
+      fn('long syscall(long, ...)');
+      markAllDoFork();
       const pid = syscall('clone', 'unsigned long', flags, 'void *', null, 'void *', null, 'void *', null, 'unsigned long', 0n);
       return check(pid, 'clone');
     },
