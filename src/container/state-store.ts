@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -255,7 +254,7 @@ export class StateStore {
       throw new RuntimeError('internal', `cannot serialise the state of ${JSON.stringify(id)}: ${detail}`);
     }
     const target = path.join(dir, STATE_FILE);
-    const temporary = path.join(dir, `.${STATE_FILE}.${randomBytes(8).toString('hex')}`);
+    const temporary = path.join(dir, `.${STATE_FILE}.${process.pid}.${process.hrtime.bigint()}`);
     let fd: number;
     try {
       fd = fs.openSync(temporary, 'wx', 0o600);

@@ -1,5 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import { createContainer } from '../../container/create';
 import type { CliContext } from '../cli-context';
 
 export interface CreateArgs {
@@ -24,9 +23,10 @@ export function createCommand(cli: CliContext): CommandModule<object, CreateArgs
       .option('no-pivot', { type: 'boolean', default: false, describe: 'use MS_MOVE + chroot instead of pivot_root' })
       .option('no-new-keyring', { type: 'boolean', default: false, describe: 'keep the session keyring of the caller' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N additional fds (3..3+N-1) to the container' }) as unknown as Argv<CreateArgs>,
-    handler: (args) => {
+    handler: async (args) => {
       cli.refuse(args.consoleSocket !== undefined, '--console-socket: terminals are not supported yet');
       cli.refuse(args.preserveFds !== 0, '--preserve-fds: not supported yet');
+      const { createContainer } = await import('../../container/create');
       createContainer(cli.context(), { id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot });
     },
   };

@@ -1,5 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { deleteContainer } from '../../container/delete';
 import type { CliContext } from '../cli-context';
 
 export function deleteCommand(cli: CliContext): CommandModule<object, { id: string; force: boolean }> {
@@ -9,6 +8,9 @@ export function deleteCommand(cli: CliContext): CommandModule<object, { id: stri
     builder: (y) => y
       .positional('id', { type: 'string', demandOption: true })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first (SIGKILL)' }),
-    handler: (args) => deleteContainer(cli.context(), { id: args.id, force: args.force }),
+    handler: async (args) => {
+      const { deleteContainer } = await import('../../container/delete');
+      deleteContainer(cli.context(), { id: args.id, force: args.force });
+    },
   };
 }

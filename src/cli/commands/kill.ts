@@ -1,5 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { killContainer } from '../../container/kill';
 import { parseSignal } from '../../spec/signals';
 import type { CliContext } from '../cli-context';
 
@@ -11,8 +10,9 @@ export function killCommand(cli: CliContext): CommandModule<object, { id: string
       .positional('id', { type: 'string', demandOption: true })
       .positional('signal', { type: 'string', default: 'SIGTERM', describe: 'name (KILL, SIGKILL) or number' })
       .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container; no error if it stopped' }),
-    handler: (args) => {
+    handler: async (args) => {
       const signal = parseSignal(String(args.signal));
+      const { killContainer } = await import('../../container/kill');
       killContainer(cli.context(), { id: args.id, signal, all: args.all });
     },
   };

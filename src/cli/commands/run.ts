@@ -1,5 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import { runContainer } from '../../container/run';
 import type { CliContext } from '../cli-context';
 
 interface RunArgs {
@@ -32,6 +31,7 @@ export function runCommand(cli: CliContext): CommandModule<object, RunArgs> {
       cli.refuse(args.consoleSocket !== undefined, '--console-socket: terminals are not supported yet');
       cli.refuse(args.preserveFds !== 0, '--preserve-fds: not supported yet');
       cli.refuse(args.keep, '--keep: not supported yet');
+      const { runContainer } = await import('../../container/run');
       const code = await runContainer(cli.context(), {
         id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, detach: args.detach,
       });

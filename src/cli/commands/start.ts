@@ -1,5 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { startContainer } from '../../container/start';
 import type { CliContext } from '../cli-context';
 
 export function startCommand(cli: CliContext): CommandModule<object, { id: string }> {
@@ -7,6 +6,9 @@ export function startCommand(cli: CliContext): CommandModule<object, { id: strin
     command: 'start <id>',
     describe: 'run the process of a created container',
     builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-    handler: (args) => startContainer(cli.context(), args.id),
+    handler: async (args) => {
+      const { startContainer } = await import('../../container/start');
+      startContainer(cli.context(), args.id);
+    },
   };
 }
