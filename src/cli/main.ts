@@ -1,5 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { RuntimeError } from '../errors';
+import { normalizeArgv } from './argv';
 import { CliContext } from './cli-context';
 import { createCommand } from './commands/create';
 import { deleteCommand } from './commands/delete';
@@ -88,4 +89,4 @@ async function main(argv: string[]): Promise<void> {
   process.exit(cli.exitCode);
 }
 
-void main(process.argv.slice(2));
+void main(normalizeArgv(process.argv.slice(2)));

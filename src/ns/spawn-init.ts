@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { RuntimeError } from '../errors';
 import { SIGKILL } from '../linux/constants';
 import type { Sys } from '../linux/sys';
@@ -30,32 +31,39 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       // tsrun call on this container, and any host fd is an escape route (CVE-2024-21626 class).
       closeAllExcept(sys, [0, 1, 2, writeFd, ...options.keepFds]);
       sys.unshare(options.newNamespaceFlags);
-      const initPid = sys.cloneParent();
-      if (initPid === 0) options.initMain(writeFd);
-      sendMessage(writeFd, { type: 'init-pid', pid: initPid });
+      if (sys.cloneParent() === 0) {
+        // The init announces itself (not stage 1 on its behalf), so tsrun learns its PID even if stage 1 dies
+        // right after the clone and can kill it instead of leaving it parked on exec.fifo forever.
+        runChild(sys, writeFd, () => {
+          sendMessage(writeFd, { type: 'init-pid', pid: hostPidOfSelf() });
+          options.initMain(writeFd);
+        });
+      }
     });
   }
   sys.close(writeFd);
   const reader = new MessageReader(readFd);
   let initPid = 0;
+  let stage1Status: number | undefined;
   try {
-    const first = reader.next();
-    const stage1Status = sys.waitpid(stage1, 0).status;
-    if (first?.type === 'error') throw new RuntimeError(first.code, first.message);
-    if (first?.type !== 'init-pid') {
-      throw new RuntimeError('spawn', `container setup: stage 1 exited before reporting the init (wait status 0x${stage1Status.toString(16)})`);
-    }
-    initPid = first.pid;
-    const second = reader.next();
-    if (second?.type === 'error') throw new RuntimeError(second.code, second.message);
-    if (second?.type !== 'ready') {
-      const status = reapIfExited(sys, initPid);
+    for (;;) {
+      const message = reader.next();
+      if (message?.type === 'init-pid') {
+        initPid = message.pid;
+        continue;
+      }
+      stage1Status ??= sys.waitpid(stage1, 0).status;
+      if (message?.type === 'error') throw new RuntimeError(message.code, message.message);
+      if (stage1Status !== 0) {
+        throw new RuntimeError('spawn', `container setup: stage 1 failed (${describeWaitStatus(stage1Status)})`);
+      }
+      if (message?.type === 'ready' && initPid > 0) return { initPid };
+      const status = initPid > 0 ? reapIfExited(sys, initPid) : undefined;
       throw new RuntimeError('spawn', `container init exited before it was ready${status === undefined ? '' : ` (${describeWaitStatus(status)})`}`);
     }
-    return { initPid };
   } catch (error) {
-    if (initPid > 0) {
-      sys.signalIfAlive(initPid, SIGKILL);
+    stage1Status ??= sys.waitpid(stage1, 0).status;
+    if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
       try {
         sys.waitpid(initPid, 0);
       } catch {
@@ -66,6 +74,11 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
   } finally {
     sys.close(readFd);
   }
+}
+
+/** The calling process's PID as the host sees it: /proc is still the host's until the init mounts its own. */
+function hostPidOfSelf(): number {
+  return Number(readlinkSync('/proc/self'));
 }
 
 /** Closes every descriptor not in `keep`, with one close_range call per gap. */

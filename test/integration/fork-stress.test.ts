@@ -36,7 +36,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`fork technique under alloc
     const r = spawnSync(NODE, [...V8_FLAGS, script, path.join(sb.dir, 'state'), bundle, String(CYCLES)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 240_000,
+      timeout: 60_000 + CYCLES * 1_000,
       killSignal: 'SIGKILL',
     });
     expect(r.signal, `stress process was killed (hang?) stderr: ${r.stderr}`).toBeNull();
@@ -45,5 +45,5 @@ describe.skipIf(integrationSkipReason !== undefined)(`fork technique under alloc
     expect(report.ok).toBe(CYCLES);
     expect(r.status).toBe(0);
     expect(fs.readdirSync(path.join(sb.dir, 'state')).filter((e) => e !== '@locks')).toEqual([]);
-  }, 300_000);
+  }, 120_000 + CYCLES * 1_000);
 });

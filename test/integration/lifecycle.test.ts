@@ -260,4 +260,44 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^tsrun version \S+\ncommit: \S+\nspec: 1\.2\.1\n/);
   });
+
+  it('kill --all signals every process of the container, not only its init', async () => {
+    const id = sb.newId();
+    // The init handles TERM and survives it; its child does not: only --all reaches the child.
+    const script = 'trap "echo got TERM" TERM; sleep 1000 & while :; do sleep 0.2; done';
+    const config = sb.config(['sh', '-c', script]);
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(config), id]).status).toBe(0);
+    const init = sb.state(id).pid;
+    const sleeper = () => childrenOf(init).find((pid) => readCmdline(pid) === 'sleep 1000');
+    await waitUntil(() => sleeper() !== undefined, 10_000, 'the child');
+    const child = sleeper();
+    expect(sb.tsrun(['kill', '--all', id, 'TERM']).status).toBe(0);
+    await waitUntil(() => !processAlive(child!), 10_000, 'the child to die');
+    expect(processAlive(init)).toBe(true);
+    expect(sb.tsrun(['delete', '--force', id]).status).toBe(0);
+  });
+
+  it('accepts Go-style single-dash long flags and --flag=value', () => {
+    const id = sb.newId();
+    const r = sb.tsrun(['run', `-bundle=${sb.bundle(sb.config(['true']))}`, id]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
 });
+
+function readCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '';
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+

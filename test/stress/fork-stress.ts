@@ -27,7 +27,7 @@ function churn(objects: number): void {
     if (i % 97 === 0) live.push({ keep: garbage[garbage.length - 1] });
   }
   if (garbage.length > 300_000) garbage = [];
-  if (live.length > 200_000) live.splice(0, 100_000);
+  if (live.length > 40_000) live.splice(0, 20_000);
 }
 
 let ok = 0;
@@ -46,6 +46,7 @@ for (let i = 0; i < cycles; i++) {
     ok++;
   } catch (error) {
     failures.push(`cycle ${i}: ${(error as Error).message}`);
+    process.stderr.write(`cycle ${i}: ${(error as Error).message}\n`);
     try {
       deleteContainer(ctx, { id, force: true });
     } catch {
