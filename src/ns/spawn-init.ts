@@ -62,7 +62,7 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       throw new RuntimeError('spawn', `container init exited before it was ready${status === undefined ? '' : ` (${describeWaitStatus(status)})`}`);
     }
   } catch (error) {
-    stage1Status ??= sys.waitpid(stage1, 0).status;
+    if (stage1Status === undefined) sys.waitpid(stage1, 0); // reap stage 1 on every path
     if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
       try {
         sys.waitpid(initPid, 0);
