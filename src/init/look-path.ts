@@ -4,13 +4,14 @@ import { RuntimeError } from '../errors';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-function isExecutableFile(file: string): 'ok' | 'missing' | 'denied' {
+function isExecutableFile(file: string): 'ok' | 'missing' | 'denied' | 'directory' {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch {
     return 'missing';
   }
+  if (stat.isDirectory()) return 'directory';
   if (!stat.isFile()) return 'denied';
   // Any execute bit: the kernel decides for the final user at execve; runc's lookup does the same.
   return (stat.mode & 0o111) !== 0 ? 'ok' : 'denied';
@@ -35,7 +36,7 @@ export function lookPath(name: string, env: readonly string[]): string {
     const candidate = path.join(dir === '' ? '.' : dir, name);
     const result = isExecutableFile(candidate);
     if (result === 'ok') return candidate;
-    if (result === 'denied') denied = true;
+    if (result === 'denied') denied = true; // a directory is skipped, as by a shell or Go's LookPath
   }
   if (denied) throw new RuntimeError('exec-denied', `exec: ${JSON.stringify(name)}: permission denied`, { exitCode: 126 });
   throw new RuntimeError('exec-not-found', `exec: ${JSON.stringify(name)}: executable file not found in $PATH`, { exitCode: 127 });

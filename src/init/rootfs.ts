@@ -19,8 +19,9 @@ function prepareBindTarget(rootfs: string, step: MountStep): string {
     throw new RuntimeError('mount-source', `mount ${step.destination}: source ${step.source}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`);
   }
   if (sourceIsDir) return mkdirAllInRoot(rootfs, step.destination);
+  // Resolve first: the destination may be a symlink (e.g. /etc/resolv.conf) whose target's directory is missing.
   const target = resolveInRoot(rootfs, step.destination);
-  mkdirAllInRoot(rootfs, path.posix.dirname(step.destination));
+  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
   if (!fs.existsSync(target)) fs.closeSync(fs.openSync(target, 'a', 0o644));
   return target;
 }

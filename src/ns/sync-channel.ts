@@ -1,4 +1,5 @@
 import { readSync, writeSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 
 /**
  * Messages between tsrun and its forked children over a pipe: one JSON object per line. Both sides use
@@ -18,6 +19,8 @@ export function sendMessage(fd: number, message: SyncMessage): void {
 export class MessageReader {
   private pending = '';
   private closed = false;
+  // Keeps a multi-byte character that straddles two reads intact.
+  private readonly decoder = new StringDecoder('utf8');
 
   constructor(private readonly fd: number) {}
 
@@ -39,8 +42,12 @@ export class MessageReader {
         if ((error as NodeJS.ErrnoException).code === 'EINTR' || (error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
         throw error;
       }
-      if (count === 0) this.closed = true;
-      else this.pending += buffer.toString('utf8', 0, count);
+      if (count === 0) {
+        this.closed = true;
+        this.pending += this.decoder.end();
+      } else {
+        this.pending += this.decoder.write(buffer.subarray(0, count));
+      }
     }
   }
 }

@@ -58,13 +58,13 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
     if (option === 'bind' || option === 'rbind') {
       parsed.bind = true;
       parsed.recursiveBind ||= option === 'rbind';
-    } else if (option in SET) {
+    } else if (Object.hasOwn(SET, option)) {
       parsed.flags |= SET[option]!;
       parsed.clearedFlags &= ~SET[option]!;
-    } else if (option in CLEAR) {
+    } else if (Object.hasOwn(CLEAR, option)) {
       parsed.flags &= ~CLEAR[option]!;
       parsed.clearedFlags |= CLEAR[option]!;
-    } else if (option in PROPAGATION) {
+    } else if (Object.hasOwn(PROPAGATION, option)) {
       parsed.propagation.push(PROPAGATION[option]!);
     } else if (NOT_YET.has(option)) {
       throw new UnsupportedMountOption(option);

@@ -125,9 +125,13 @@ export const DEFAULT_DEVICES: readonly DeviceNode[] = [
  */
 function refuseUnsupported(spec: Spec): void {
   const linux = spec.linux ?? {};
-  const present = (value: unknown) =>
-    value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0)
-    && !(typeof value === 'object' && !Array.isArray(value) && Object.keys(value as object).length === 0);
+  // Empty arrays and objects (also objects of empty lists, like hooks: {prestart: []}) ask for nothing.
+  const present = (value: unknown): boolean => {
+    if (value === undefined || value === null) return false;
+    if (Array.isArray(value)) return value.length > 0;
+    if (typeof value === 'object') return Object.values(value).some(present);
+    return true;
+  };
   const checks: Array<[string, unknown, string?]> = [
     ['/hooks', spec.hooks],
     ['/process/terminal', spec.process?.terminal === true ? true : undefined, 'terminals arrive with --console-socket support'],
@@ -153,12 +157,18 @@ function refuseUnsupported(spec: Spec): void {
     if (present(value)) throw new NotSupportedError(pointer, detail);
   }
   (spec.mounts ?? []).forEach((mount, i) => {
-    if (present(mount.uidMappings) || present(mount.gidMappings)) throw new NotSupportedError(`/mounts/${i}/uidMappings`, 'idmapped mounts');
+    if (present(mount.uidMappings)) throw new NotSupportedError(`/mounts/${i}/uidMappings`, 'idmapped mounts');
+    if (present(mount.gidMappings)) throw new NotSupportedError(`/mounts/${i}/gidMappings`, 'idmapped mounts');
   });
   (linux.namespaces ?? []).forEach((ns, i) => {
     if (ns.path !== undefined && ns.path !== '') throw new NotSupportedError(`/linux/namespaces/${i}/path`, 'joining existing namespaces');
     if (ns.type === 'user') throw new NotSupportedError(`/linux/namespaces/${i}`, 'user namespaces');
   });
+}
+
+/** `/dev/` and `/dev` are the same place; normalize() alone keeps the trailing slash. */
+function normalizeContainerPath(p: string): string {
+  return path.posix.normalize(p).replace(/(.)\/+$/, '$1');
 }
 
 function toBigInt(value: Int64): bigint {
@@ -168,7 +178,7 @@ function toBigInt(value: Int64): bigint {
 function capabilityMask(names: string[] | undefined, pointer: string): bigint {
   let mask = 0n;
   (names ?? []).forEach((name, i) => {
-    const bit = CAPABILITIES[name];
+    const bit = Object.hasOwn(CAPABILITIES, name) ? CAPABILITIES[name] : undefined;
     if (bit === undefined) throw new ConfigError(`${pointer}/${i}`, `must be a Linux capability name (e.g. CAP_KILL), got ${JSON.stringify(name)}`);
     mask |= 1n << BigInt(bit);
   });
@@ -196,7 +206,7 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
       source = path.resolve(bundle, source);
     }
     return {
-      destination: path.posix.normalize(mount.destination),
+      destination: normalizeContainerPath(mount.destination),
       source,
       type: bind ? 'bind' : type,
       bind,
@@ -218,7 +228,7 @@ function planDevices(spec: Spec): DeviceNode[] {
       throw new ConfigError(`/linux/devices/${i}`, 'must have major and minor for a character or block device');
     }
     return {
-      path: path.posix.normalize(device.path),
+      path: normalizeContainerPath(device.path),
       type: device.type === 'u' ? 'c' : device.type,
       major: Number(device.major ?? 0),
       minor: Number(device.minor ?? 0),
@@ -236,7 +246,7 @@ function planProcess(spec: Spec): ProcessPlan {
   if (args.length === 0) throw new ConfigError('/process/args', 'must be a non-empty array');
   const caps = process.capabilities;
   const rlimits = (process.rlimits ?? []).map((rlimit, i) => {
-    const resource = RLIMITS[rlimit.type];
+    const resource = Object.hasOwn(RLIMITS, rlimit.type) ? RLIMITS[rlimit.type] : undefined;
     if (resource === undefined) throw new ConfigError(`/process/rlimits/${i}/type`, `must be an RLIMIT_* name, got ${JSON.stringify(rlimit.type)}`);
     return { resource, soft: toBigInt(rlimit.soft), hard: toBigInt(rlimit.hard) };
   });

@@ -185,9 +185,9 @@ describe('StateStore read/write', () => {
       realRename(from, to);
     });
     store.write('c1', sampleState('c1'));
-    expect(calls[0]).toMatch(/^open \.state\.json\.[0-9a-f]{16} wx$/);
+    expect(calls[0]).toMatch(/^open \.state\.json\.[0-9]+\.[0-9]+ wx$/);
     expect(calls[1]).toBe('fsync');
-    expect(calls[2]).toMatch(/^rename \.state\.json\.[0-9a-f]{16} -> state\.json$/);
+    expect(calls[2]).toMatch(/^rename \.state\.json\.[0-9]+\.[0-9]+ -> state\.json$/);
     expect(calls.slice(3)).toEqual(['open c1 r', 'fsync']); // the directory, for a durable rename
     expect(calls.filter((c) => c.startsWith('open state.json'))).toEqual([]);
     expect(fs.readdirSync(dir)).toEqual(['state.json']);
@@ -210,7 +210,7 @@ describe('StateStore read/write', () => {
       throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5 });
     });
     const error = errorOf(() => store.write('c1', sampleState('c1')));
-    expect(error.message).toMatch(/^fsync `.*\.state\.json\.[0-9a-f]{16}`: EIO/);
+    expect(error.message).toMatch(/^fsync `.*\.state\.json\.[0-9]+\.[0-9]+`: EIO/);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 

@@ -1,0 +1,525 @@
+// prepareRootfs / finalizeRootfs against a FakeSys: the exact sequence of mount, mknod and pivot calls.
+// The rootfs is a real temporary directory (mount points, /dev entries and bind targets are created in it);
+// nothing is mounted.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RuntimeError } from '../../../src/errors';
+import { finalizeRootfs, prepareRootfs } from '../../../src/init/rootfs';
+import { MNT_DETACH, MountFlags } from '../../../src/linux/constants';
+import { Errno, SyscallError } from '../../../src/linux/errno';
+import { buildPlan, type ContainerPlan } from '../../../src/spec/plan';
+import type { Spec } from '../../../src/spec/types';
+import { FakeSys, type SysCall } from '../../helpers/fake-sys';
+
+const FIXTURE = fileURLToPath(new URL('../../../fixtures/busybox/config.json', import.meta.url));
+const { BIND, REC, REMOUNT, RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME, SLAVE, PRIVATE, SHARED, UNBINDABLE, MOVE } = MountFlags;
+const IFCHR = 0o020000;
+const IFBLK = 0o060000;
+const IFIFO = 0o010000;
+
+let scratch: string;
+let rootfs: string;
+let chowns: unknown[][];
+
+beforeEach(() => {
+  scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-rootfs-')));
+  rootfs = path.join(scratch, 'rootfs');
+  fs.mkdirSync(rootfs);
+  chowns = [];
+  // Device nodes are chowned to their owner: only root may do that, and the fake mknod makes plain files.
+  vi.spyOn(fs, 'chownSync').mockImplementation((...args: unknown[]) => {
+    chowns.push(args);
+  });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+/** A FakeSys whose mknod leaves a regular file where the node would be. */
+function fakeSys(): FakeSys {
+  return new FakeSys().implement('mknod', (p) => {
+    fs.writeFileSync(p, '');
+  });
+}
+
+function fixture(): Spec {
+  const spec = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as Spec;
+  spec.root = { path: rootfs, readonly: true };
+  return spec;
+}
+
+function base(edit: (s: Spec & { linux: NonNullable<Spec['linux']> }) => void = () => undefined): Spec {
+  const s: Spec & { linux: NonNullable<Spec['linux']> } = {
+    ociVersion: '1.2.1',
+    root: { path: rootfs },
+    process: { cwd: '/', args: ['sh'], user: { uid: 0, gid: 0 } },
+    linux: { namespaces: [{ type: 'mount' }] },
+  };
+  edit(s);
+  return s;
+}
+
+function plan(spec: Spec, noPivot = false): ContainerPlan {
+  return buildPlan(spec, { id: 'c1', bundle: scratch, noPivot });
+}
+
+const call = (name: SysCall['name'], ...args: unknown[]): SysCall => ({ name, args });
+const mount = (source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null) =>
+  call('mount', source, target, fstype, flags, data);
+
+const R = () => rootfs;
+
+function defaultDeviceCalls(): SysCall[] {
+  return [
+    call('umask', 0),
+    call('mknod', `${R()}/dev/null`, IFCHR | 0o666, 1, 3),
+    call('mknod', `${R()}/dev/zero`, IFCHR | 0o666, 1, 5),
+    call('mknod', `${R()}/dev/full`, IFCHR | 0o666, 1, 7),
+    call('mknod', `${R()}/dev/random`, IFCHR | 0o666, 1, 8),
+    call('mknod', `${R()}/dev/urandom`, IFCHR | 0o666, 1, 9),
+    call('mknod', `${R()}/dev/tty`, IFCHR | 0o666, 5, 0),
+    call('umask', 0o022),
+  ];
+}
+
+function pivotCalls(): SysCall[] {
+  return [
+    call('chdir', R()),
+    call('pivotRoot', '.', '.'),
+    mount(null, '.', null, SLAVE | REC),
+    call('umount2', '.', MNT_DETACH),
+    call('chdir', '/'),
+  ];
+}
+
+describe('prepareRootfs with the fixture config', () => {
+  it('makes every call in order: propagation, rootfs bind, mounts, devices, pivot_root', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(fixture()));
+    expect(sys.calls).toEqual([
+      mount(null, '/', null, SLAVE | REC),
+      mount(R(), R(), null, BIND | REC),
+      mount('proc', `${R()}/proc`, 'proc', 0),
+      mount('tmpfs', `${R()}/dev`, 'tmpfs', NOSUID | STRICTATIME, 'mode=755,size=65536k'),
+      mount('devpts', `${R()}/dev/pts`, 'devpts', NOSUID | NOEXEC, 'newinstance,ptmxmode=0666,mode=0620'),
+      mount('shm', `${R()}/dev/shm`, 'tmpfs', NOSUID | NOEXEC | NODEV, 'mode=1777,size=65536k'),
+      mount('mqueue', `${R()}/dev/mqueue`, 'mqueue', NOSUID | NOEXEC | NODEV),
+      mount('sysfs', `${R()}/sys`, 'sysfs', NOSUID | NOEXEC | NODEV | RDONLY),
+      mount('tmpfs', `${R()}/tmp`, 'tmpfs', NOSUID | NODEV, 'mode=1777'),
+      ...defaultDeviceCalls(),
+      ...pivotCalls(),
+    ]);
+  });
+
+  it('uses the kernel values for the /dev tmpfs', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(fixture()));
+    expect(sys.argsOf('mount')[3]).toEqual(['tmpfs', `${R()}/dev`, 'tmpfs', 0x1000002, 'mode=755,size=65536k']);
+  });
+
+  it('creates the mount points and /dev entries in the rootfs', () => {
+    prepareRootfs(fakeSys(), plan(fixture()));
+    for (const dir of ['proc', 'dev', 'dev/pts', 'dev/shm', 'dev/mqueue', 'sys', 'tmp']) {
+      expect(fs.statSync(path.join(rootfs, dir)).isDirectory()).toBe(true);
+    }
+    for (const node of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) expect(fs.existsSync(path.join(rootfs, 'dev', node))).toBe(true);
+    expect(chowns).toEqual(['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => [`${R()}/dev/${n}`, 0, 0]));
+    expect(fs.readlinkSync(path.join(rootfs, 'dev/fd'))).toBe('/proc/self/fd');
+    expect(fs.readlinkSync(path.join(rootfs, 'dev/stdin'))).toBe('/proc/self/fd/0');
+    expect(fs.readlinkSync(path.join(rootfs, 'dev/stdout'))).toBe('/proc/self/fd/1');
+    expect(fs.readlinkSync(path.join(rootfs, 'dev/stderr'))).toBe('/proc/self/fd/2');
+    expect(fs.existsSync(path.join(rootfs, 'dev/ptmx'))).toBe(false);
+  });
+
+  it('links /dev/ptmx to pts/ptmx when devpts provides one', () => {
+    fs.mkdirSync(path.join(rootfs, 'dev/pts'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'dev/pts/ptmx'), '');
+    fs.writeFileSync(path.join(rootfs, 'dev/ptmx'), 'old');
+    prepareRootfs(fakeSys(), plan(fixture()));
+    expect(fs.readlinkSync(path.join(rootfs, 'dev/ptmx'))).toBe('pts/ptmx');
+  });
+
+  it('with noPivot moves the rootfs onto / and chroots instead of pivot_root', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(fixture(), true));
+    const names = sys.names();
+    expect(names).not.toContain('pivotRoot');
+    expect(names).not.toContain('umount2');
+    expect(sys.calls.slice(-4)).toEqual([
+      call('chdir', R()),
+      mount(R(), '/', null, MOVE),
+      call('chroot', '.'),
+      call('chdir', '/'),
+    ]);
+    expect(sys.calls.slice(0, -4)).toEqual([
+      mount(null, '/', null, SLAVE | REC),
+      mount(R(), R(), null, BIND | REC),
+      ...plan(fixture()).mounts.map((m) => mount(m.source, `${R()}${m.destination}`, m.type, m.flags, m.data === '' ? null : m.data)),
+      ...defaultDeviceCalls(),
+    ]);
+  });
+
+  it('stops at the first failing call', () => {
+    const sys = fakeSys().failOn('mount', Errno.EPERM, { when: (args) => args[1] === `${R()}/sys` });
+    let thrown: unknown;
+    try {
+      prepareRootfs(sys, plan(fixture()));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(SyscallError);
+    expect((thrown as SyscallError).errno).toBe(Errno.EPERM);
+    expect(sys.calls.at(-1)).toEqual(mount('sysfs', `${R()}/sys`, 'sysfs', NOSUID | NOEXEC | NODEV | RDONLY));
+    expect(sys.names()).not.toContain('mknod');
+    expect(sys.names()).not.toContain('pivotRoot');
+  });
+});
+
+describe('prepareRootfs: root propagation', () => {
+  it.each([
+    ['private', PRIVATE],
+    ['shared', SHARED],
+    ['slave', SLAVE],
+    ['unbindable', UNBINDABLE],
+  ])('applies rootfsPropagation %s to / first, recursively', (name, flag) => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.rootfsPropagation = name;
+    })));
+    expect(sys.calls[0]).toEqual(mount(null, '/', null, flag | REC));
+    expect(sys.calls[1]).toEqual(mount(R(), R(), null, BIND | REC));
+  });
+});
+
+describe('prepareRootfs: config mounts', () => {
+  let hostDir: string;
+  let hostFile: string;
+
+  beforeEach(() => {
+    hostDir = path.join(scratch, 'host-dir');
+    hostFile = path.join(scratch, 'host-file');
+    fs.mkdirSync(hostDir);
+    fs.writeFileSync(hostFile, '127.0.0.1 localhost\n');
+  });
+
+  /** The mount calls for config.json's mounts only: without the leading two and the trailing pivot. */
+  function mountCalls(mounts: NonNullable<Spec['mounts']>): SysCall[] {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.mounts = mounts;
+    })));
+    const calls = sys.calls.filter((c) => c.name === 'mount');
+    return calls.slice(2, -1);
+  }
+
+  it('binds a directory without a remount when no flag asks for one', () => {
+    expect(mountCalls([{ destination: '/data', source: hostDir, options: ['rbind'] }])).toEqual([
+      mount(hostDir, `${R()}/data`, null, BIND | REC),
+    ]);
+    expect(fs.statSync(path.join(rootfs, 'data')).isDirectory()).toBe(true);
+  });
+
+  it('binds non-recursively for "bind" and type "bind"', () => {
+    expect(mountCalls([
+      { destination: '/a', source: hostDir, options: ['bind'] },
+      { destination: '/b', source: hostDir, type: 'bind' },
+    ])).toEqual([
+      mount(hostDir, `${R()}/a`, null, BIND),
+      mount(hostDir, `${R()}/b`, null, BIND),
+    ]);
+  });
+
+  it('remounts a bind mount to apply ro, nosuid, nodev, noexec', () => {
+    expect(mountCalls([{ destination: '/ro', source: hostDir, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] }])).toEqual([
+      mount(hostDir, `${R()}/ro`, null, BIND | REC),
+      mount(null, `${R()}/ro`, null, BIND | REMOUNT | RDONLY | NOSUID | NODEV | NOEXEC),
+    ]);
+  });
+
+  it('remounts a bind mount when an option clears a flag', () => {
+    expect(mountCalls([{ destination: '/rw', source: hostDir, options: ['bind', 'rw'] }])).toEqual([
+      mount(hostDir, `${R()}/rw`, null, BIND),
+      mount(null, `${R()}/rw`, null, BIND | REMOUNT),
+    ]);
+  });
+
+  it('does not remount for flags a bind remount cannot change', () => {
+    expect(mountCalls([{ destination: '/s', source: hostDir, options: ['bind', 'sync', 'dirsync', 'mode=755'] }])).toEqual([
+      mount(hostDir, `${R()}/s`, null, BIND),
+    ]);
+  });
+
+  it('applies propagation options after the bind and its remount, in order', () => {
+    expect(mountCalls([{ destination: '/p', source: hostDir, options: ['rprivate', 'rbind', 'ro', 'runbindable'] }])).toEqual([
+      mount(hostDir, `${R()}/p`, null, BIND | REC),
+      mount(null, `${R()}/p`, null, BIND | REMOUNT | RDONLY),
+      mount(null, `${R()}/p`, null, PRIVATE | REC),
+      mount(null, `${R()}/p`, null, UNBINDABLE | REC),
+    ]);
+  });
+
+  it('applies propagation options to a non-bind mount after it', () => {
+    expect(mountCalls([{ destination: '/t', source: 'tmpfs', type: 'tmpfs', options: ['rshared', 'mode=700', 'slave'] }])).toEqual([
+      mount('tmpfs', `${R()}/t`, 'tmpfs', 0, 'mode=700'),
+      mount(null, `${R()}/t`, null, SHARED | REC),
+      mount(null, `${R()}/t`, null, SLAVE),
+    ]);
+  });
+
+  it('binds a file onto a file it creates in the rootfs', () => {
+    expect(mountCalls([{ destination: '/etc/hosts', source: hostFile, type: 'bind', options: ['ro'] }])).toEqual([
+      mount(hostFile, `${R()}/etc/hosts`, null, BIND),
+      mount(null, `${R()}/etc/hosts`, null, BIND | REMOUNT | RDONLY),
+    ]);
+    const target = fs.statSync(path.join(rootfs, 'etc/hosts'));
+    expect(target.isFile()).toBe(true);
+    expect(target.size).toBe(0);
+  });
+
+  it('leaves an existing bind target file as it is', () => {
+    fs.mkdirSync(path.join(rootfs, 'etc'));
+    fs.writeFileSync(path.join(rootfs, 'etc/hosts'), 'keep');
+    mountCalls([{ destination: '/etc/hosts', source: hostFile, type: 'bind' }]);
+    expect(fs.readFileSync(path.join(rootfs, 'etc/hosts'), 'utf8')).toBe('keep');
+  });
+
+  it('binds a file onto an existing symlink target inside the rootfs', () => {
+    fs.mkdirSync(path.join(rootfs, 'etc'));
+    fs.mkdirSync(path.join(rootfs, 'run'));
+    fs.writeFileSync(path.join(rootfs, 'run/resolv.conf'), 'image');
+    fs.symlinkSync('../run/resolv.conf', path.join(rootfs, 'etc/resolv.conf'));
+    expect(mountCalls([{ destination: '/etc/resolv.conf', source: hostFile, type: 'bind' }])).toEqual([
+      mount(hostFile, `${R()}/run/resolv.conf`, null, BIND),
+    ]);
+    expect(fs.readFileSync(path.join(rootfs, 'run/resolv.conf'), 'utf8')).toBe('image');
+  });
+
+  // regression test (was a bug): src/init/rootfs.ts prepareBindTarget creates the parent of the *destination* (mkdirAllInRoot of
+  // dirname('/etc/resolv.conf')) but opens the *resolved* target. When the destination is a symlink whose
+  // target directory does not exist yet (Ubuntu images: /etc/resolv.conf → ../run/systemd/resolve/stub-resolv.conf)
+  // fs.openSync throws a raw ENOENT instead of creating <rootfs>/run/systemd/resolve/stub-resolv.conf.
+  it('binds a file onto a dangling symlink whose target directory does not exist yet', () => {
+    fs.mkdirSync(path.join(rootfs, 'etc'));
+    fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', path.join(rootfs, 'etc/resolv.conf'));
+    expect(mountCalls([{ destination: '/etc/resolv.conf', source: hostFile, type: 'bind' }])).toEqual([
+      mount(hostFile, `${R()}/run/systemd/resolve/stub-resolv.conf`, null, BIND),
+    ]);
+    expect(fs.statSync(path.join(rootfs, 'run/systemd/resolve/stub-resolv.conf')).isFile()).toBe(true);
+  });
+
+  it('resolves a relative bind source against the bundle', () => {
+    expect(mountCalls([{ destination: '/d', source: 'host-dir', type: 'bind' }])).toEqual([
+      mount(hostDir, `${R()}/d`, null, BIND),
+    ]);
+  });
+
+  it('refuses a bind mount whose source does not exist, before mounting it', () => {
+    const sys = fakeSys();
+    const missing = path.join(scratch, 'missing');
+    let thrown: unknown;
+    try {
+      prepareRootfs(sys, plan(base((s) => {
+        s.mounts = [
+          { destination: '/proc', type: 'proc', source: 'proc' },
+          { destination: '/x', source: missing, options: ['bind'] },
+        ];
+      })));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(RuntimeError);
+    expect((thrown as RuntimeError).code).toBe('mount-source');
+    expect((thrown as RuntimeError).message).toBe(`mount /x: source ${missing}: no such file or directory`);
+    expect(sys.calls.at(-1)).toEqual(mount('proc', `${R()}/proc`, 'proc', 0));
+  });
+
+  it('uses the type as source when the source is empty', () => {
+    expect(mountCalls([{ destination: '/t', type: 'tmpfs' }])).toEqual([mount('tmpfs', `${R()}/t`, 'tmpfs', 0)]);
+  });
+
+  it('never passes MS_REMOUNT for a non-bind mount', () => {
+    expect(mountCalls([{ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['remount', 'ro'] }])).toEqual([
+      mount('tmpfs', `${R()}/t`, 'tmpfs', RDONLY),
+    ]);
+  });
+
+  it('keeps mount targets inside the rootfs when the destination crosses a symlink', () => {
+    fs.mkdirSync(path.join(rootfs, 'var'));
+    fs.symlinkSync('/run', path.join(rootfs, 'var/run'));
+    fs.symlinkSync('../../../../..', path.join(rootfs, 'up'));
+    expect(mountCalls([
+      { destination: '/var/run/x', type: 'tmpfs', source: 'tmpfs' },
+      { destination: '/up/etc', source: hostDir, type: 'bind' },
+    ])).toEqual([
+      mount('tmpfs', `${R()}/run/x`, 'tmpfs', 0),
+      mount(hostDir, `${R()}/etc`, null, BIND),
+    ]);
+    expect(fs.statSync(path.join(rootfs, 'run/x')).isDirectory()).toBe(true);
+  });
+});
+
+describe('prepareRootfs: /dev', () => {
+  it('creates linux.devices after the defaults, with their types, modes and owners', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.devices = [
+        { type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o600, uid: 1000, gid: 1001 },
+        { type: 'b', path: '/dev/loop0', major: 7, minor: 0 },
+        { type: 'p', path: '/dev/fifo' },
+        { type: 'u', path: '/dev/net/tun', major: 10, minor: 200 },
+      ];
+    })));
+    const mknods = sys.argsOf('mknod');
+    expect(mknods.slice(6)).toEqual([
+      [`${R()}/dev/fuse`, IFCHR | 0o600, 10, 229],
+      [`${R()}/dev/loop0`, IFBLK | 0o666, 7, 0],
+      [`${R()}/dev/fifo`, IFIFO | 0o666, 0, 0],
+      [`${R()}/dev/net/tun`, IFCHR | 0o666, 10, 200],
+    ]);
+    expect(chowns.slice(6)).toEqual([
+      [`${R()}/dev/fuse`, 1000, 1001],
+      [`${R()}/dev/loop0`, 0, 0],
+      [`${R()}/dev/fifo`, 0, 0],
+      [`${R()}/dev/net/tun`, 0, 0],
+    ]);
+    expect(fs.statSync(path.join(rootfs, 'dev/net')).isDirectory()).toBe(true);
+  });
+
+  it('lets linux.devices override a default node in its place', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.devices = [{ type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o600 }];
+    })));
+    const mknods = sys.argsOf('mknod');
+    expect(mknods).toHaveLength(6);
+    expect(mknods[0]).toEqual([`${R()}/dev/null`, IFCHR | 0o600, 1, 3]);
+  });
+
+  it('creates the nodes with umask 0 and restores the previous umask', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base()));
+    const names = sys.names();
+    expect(names.indexOf('umask')).toBe(names.indexOf('mknod') - 1);
+    expect(names.lastIndexOf('umask')).toBe(names.lastIndexOf('mknod') + 1);
+    expect(sys.argsOf('umask')).toEqual([[0], [0o022]]);
+  });
+
+  it('restores the umask when mknod fails', () => {
+    const sys = fakeSys().failOn('mknod', Errno.EPERM, { when: (args) => args[0] === `${R()}/dev/random` });
+    expect(() => prepareRootfs(sys, plan(base()))).toThrow(SyscallError);
+    expect(sys.calls.slice(-2)).toEqual([call('mknod', `${R()}/dev/random`, IFCHR | 0o666, 1, 8), call('umask', 0o022)]);
+  });
+
+  it('replaces whatever is at a node path', () => {
+    fs.mkdirSync(path.join(rootfs, 'dev'));
+    fs.writeFileSync(path.join(rootfs, 'dev/null'), 'not a device');
+    prepareRootfs(fakeSys(), plan(base()));
+    expect(fs.readFileSync(path.join(rootfs, 'dev/null'), 'utf8')).toBe('');
+  });
+
+  it('creates no nodes when /dev is a bind mount', () => {
+    const hostDev = path.join(scratch, 'host-dev');
+    fs.mkdirSync(hostDev);
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.mounts = [{ destination: '/dev', source: hostDev, options: ['rbind'] }];
+      s.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }];
+    })));
+    expect(sys.calls).toEqual([
+      mount(null, '/', null, SLAVE | REC),
+      mount(R(), R(), null, BIND | REC),
+      mount(hostDev, `${R()}/dev`, null, BIND | REC),
+      ...pivotCalls(),
+    ]);
+    expect(fs.readdirSync(path.join(rootfs, 'dev'))).toEqual([]);
+    expect(fs.readdirSync(hostDev)).toEqual([]);
+  });
+});
+
+describe('finalizeRootfs', () => {
+  let roDir: string;
+  let roFile: string;
+  let maskDir: string;
+  let maskFile: string;
+
+  beforeEach(() => {
+    roDir = path.join(scratch, 'proc-sys');
+    roFile = path.join(scratch, 'sysrq-trigger');
+    maskDir = path.join(scratch, 'acpi');
+    maskFile = path.join(scratch, 'kcore');
+    fs.mkdirSync(roDir);
+    fs.writeFileSync(roFile, '');
+    fs.mkdirSync(maskDir);
+    fs.writeFileSync(maskFile, '');
+  });
+
+  function finalPlan(readonly: boolean, readonlyPaths: string[], maskedPaths: string[]): ContainerPlan {
+    return plan(base((s) => {
+      s.root = { path: rootfs, readonly };
+      s.linux.readonlyPaths = readonlyPaths;
+      s.linux.maskedPaths = maskedPaths;
+    }));
+  }
+
+  it('makes readonly paths read-only, masks masked paths, then remounts / read-only', () => {
+    const sys = fakeSys();
+    const missing = path.join(scratch, 'missing');
+    finalizeRootfs(sys, finalPlan(true, [roDir, missing, roFile], [maskFile, `${missing}/deeper`, maskDir]));
+    expect(sys.calls).toEqual([
+      mount(roDir, roDir, null, BIND | REC),
+      mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
+      mount(roFile, roFile, null, BIND | REC),
+      mount(null, roFile, null, BIND | REMOUNT | RDONLY | REC),
+      mount('/dev/null', maskFile, null, BIND),
+      mount('tmpfs', maskDir, 'tmpfs', RDONLY),
+      mount(null, '/', null, BIND | REMOUNT | RDONLY),
+    ]);
+  });
+
+  it('does not remount / without root.readonly', () => {
+    const sys = fakeSys();
+    finalizeRootfs(sys, finalPlan(false, [roDir], [maskDir]));
+    expect(sys.calls).toEqual([
+      mount(roDir, roDir, null, BIND | REC),
+      mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
+      mount('tmpfs', maskDir, 'tmpfs', RDONLY),
+    ]);
+  });
+
+  it('skips paths that do not exist and makes no calls for empty lists', () => {
+    const sys = fakeSys();
+    finalizeRootfs(sys, finalPlan(false, [path.join(scratch, 'nope')], [path.join(scratch, 'nope2')]));
+    expect(sys.calls).toEqual([]);
+    finalizeRootfs(sys, finalPlan(false, [], []));
+    expect(sys.calls).toEqual([]);
+  });
+
+  it('masks through a symlink by what it points to', () => {
+    const linkToDir = path.join(scratch, 'link-dir');
+    const linkToFile = path.join(scratch, 'link-file');
+    fs.symlinkSync(maskDir, linkToDir);
+    fs.symlinkSync(maskFile, linkToFile);
+    const sys = fakeSys();
+    finalizeRootfs(sys, finalPlan(false, [], [linkToDir, linkToFile]));
+    expect(sys.calls).toEqual([
+      mount('tmpfs', linkToDir, 'tmpfs', RDONLY),
+      mount('/dev/null', linkToFile, null, BIND),
+    ]);
+  });
+
+  it('does all readonly paths before any masked path', () => {
+    const sys = fakeSys();
+    finalizeRootfs(sys, finalPlan(true, [roFile], [maskDir]));
+    expect(sys.calls.map((c) => c.args[1])).toEqual([roFile, roFile, maskDir, '/']);
+  });
+
+  it('reports a failing remount', () => {
+    const sys = fakeSys().failOn('mount', Errno.EROFS, { when: (args) => args[1] === '/' });
+    expect(() => finalizeRootfs(sys, finalPlan(true, [], []))).toThrow('mount: EROFS (Read-only file system)');
+  });
+});
