@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../src/errors';
 import { MAX_CONTAINER_ID_LENGTH, isValidContainerId, validateContainerId } from '../../../src/container/container-id';
-
-function errorOf(fn: () => void): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
+import { errorOf } from '../../helpers/errors';
 
 describe('validateContainerId', () => {
   it.each([

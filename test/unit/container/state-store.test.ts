@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
+import { errorOf } from '../../helpers/errors';
 import { isValidContainerId } from '../../../src/container/container-id';
 import {
   LOCK_DIR_NAME,
@@ -14,16 +15,6 @@ import {
   type LockFn,
   type StoredState,
 } from '../../../src/container/state-store';
-
-function errorOf(fn: () => unknown): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
 
 /** A lock that never blocks: for tests that do not care about locking. */
 const noLock: LockFn = () => ({ release: () => undefined });

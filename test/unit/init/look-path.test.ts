@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RuntimeError } from '../../../src/errors';
 import { DEFAULT_PATH, lookPath } from '../../../src/init/look-path';
+import { errorOf } from '../../helpers/errors';
 
 let dir: string;
 
@@ -28,16 +28,6 @@ function file(rel: string, mode: number): string {
 
 function pathEnv(...dirs: string[]): string {
   return `PATH=${dirs.map((d) => path.join(dir, d)).join(':')}`;
-}
-
-function errorOf(fn: () => unknown): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
 }
 
 describe('lookPath: PATH search', () => {

@@ -1,17 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../src/errors';
 import { parseCgroupFile, parseMountInfo, parseProcStat, unescapeMountField } from '../../../src/linux/proc-parsers';
-
-function errorOf(fn: () => void): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
+import { errorOf } from '../../helpers/errors';
 
 /** A /proc/<pid>/stat line with the given fields; field 22 (start time) is 987654 unless given. */
 function statLine(pid: number, comm: string, state: string, startTime = '987654', ppid = '1'): string {

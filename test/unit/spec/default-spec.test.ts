@@ -2,19 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../src/errors';
 import { defaultSpec, specToJson, writeDefaultSpec } from '../../../src/spec/default-spec';
 import type { Spec } from '../../../src/spec/types';
-
-function errorOf(fn: () => void): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
+import { errorOf } from '../../helpers/errors';
 
 const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 

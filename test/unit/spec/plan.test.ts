@@ -2,10 +2,11 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, NotSupportedError, RuntimeError } from '../../../src/errors';
+import { ConfigError, NotSupportedError } from '../../../src/errors';
 import { CloneFlags, MountFlags } from '../../../src/linux/constants';
 import { buildPlan, DEFAULT_DEVICES, type ContainerPlan } from '../../../src/spec/plan';
 import type { NamespaceType, Spec } from '../../../src/spec/types';
+import { errorOf } from '../../helpers/errors';
 
 const BUNDLE = '/srv/bundles/c1';
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/busybox/config.json', import.meta.url));
@@ -33,16 +34,6 @@ function spec(edit: (s: Spec & { linux: NonNullable<Spec['linux']>; process: Non
 
 function plan(s: Spec, noPivot = false): ContainerPlan {
   return buildPlan(s, { id: 'c1', bundle: BUNDLE, noPivot });
-}
-
-function errorOf(fn: () => unknown): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
 }
 
 describe('buildPlan: the fixture config', () => {

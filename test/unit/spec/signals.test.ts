@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../src/errors';
 import { SIGNALS, SIGRTMAX, SIGRTMIN, parseSignal, signalName } from '../../../src/spec/signals';
-
-function errorOf(fn: () => void): RuntimeError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
+import { errorOf } from '../../helpers/errors';
 
 // Linux x86_64 numbering (signal(7)).
 const EXPECTED: Array<[string, number]> = [
