@@ -19,6 +19,7 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string | undefined;
   noPivot?: boolean | undefined;
+  noNewKeyring?: boolean | undefined;
 }
 
 export interface CreatedContainer {
@@ -29,7 +30,7 @@ export interface CreatedContainer {
 }
 
 /** Reads and validates <bundle>/config.json into a plan; every error names the file, field and value. */
-export function loadBundle(id: string, bundleArg: string, noPivot: boolean): { spec: Spec; plan: ContainerPlan } {
+export function loadBundle(id: string, bundleArg: string, noPivot: boolean, noNewKeyring = false): { spec: Spec; plan: ContainerPlan } {
   const bundle = path.resolve(bundleArg);
   const file = configPath(bundle);
   let text: string;
@@ -40,7 +41,7 @@ export function loadBundle(id: string, bundleArg: string, noPivot: boolean): { s
     throw new RuntimeError('config', `open ${file}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
   }
   const spec = loadConfig(text);
-  const plan = buildPlan(spec, { id, bundle, noPivot });
+  const plan = buildPlan(spec, { id, bundle, noPivot, noNewKeyring });
   let rootStat: fs.Stats;
   try {
     rootStat = fs.statSync(plan.rootfs);
@@ -66,7 +67,7 @@ export function writePidFile(file: string, pid: number): void {
  */
 export function createContainer(ctx: RuntimeContext, options: CreateOptions): CreatedContainer {
   validateContainerId(options.id);
-  const { spec, plan } = loadBundle(options.id, options.bundle, options.noPivot ?? false);
+  const { spec, plan } = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
   const { sys, store } = ctx;
   store.ensureRoot();
   return store.withLock(options.id, () => {

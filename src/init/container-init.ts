@@ -25,6 +25,8 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
   let fifo = -1;
   try {
     sys.setsid();
+    // Its own session keyring, so keys of the caller's session are not shared with the container.
+    if (plan.sessionKeyring !== undefined) sys.joinSessionKeyring(plan.sessionKeyring);
     prepareRootfs(sys, plan);
     if (plan.hostname !== undefined) sys.sethostname(plan.hostname);
     if (plan.domainname !== undefined) sys.setdomainname(plan.domainname);

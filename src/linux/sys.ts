@@ -48,6 +48,8 @@ export interface Sys {
   prctl(option: number, arg2: number | bigint, arg3?: number | bigint): number;
   capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
   prlimit(resource: number, soft: bigint, hard: bigint): void;
+  /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
+  joinSessionKeyring(name: string): boolean;
   resetSignals(): void;
   execve(path: string, argv: string[], envp: string[]): never;
 }
@@ -290,6 +292,13 @@ export function createSys(): Sys {
     prlimit(resource, soft, hard) {
       const limits = new BigUint64Array([soft, hard]);
       check(fn('int prlimit(int, int, void *, void *)')(0, resource, limits, null), 'prlimit', `resource ${resource}`);
+    },
+    joinSessionKeyring(name) {
+      const result = syscall('keyctl', 'int', 1, 'const char *', name);
+      if (result >= 0) return true;
+      const e = errno();
+      if (e === 38) return false; // ENOSYS: kernel built without keys
+      throw new SyscallError('keyctl join session keyring', e, JSON.stringify(name));
     },
     resetSignals() {
       // Node ignores SIGPIPE and SIGXFSZ and installs handlers; an ignored disposition survives execve, a

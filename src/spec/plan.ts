@@ -16,6 +16,8 @@ export interface ContainerPlan {
   rootfs: string;
   readonlyRoot: boolean;
   noPivot: boolean;
+  /** Session keyring to create and join (runc's default); undefined with --no-new-keyring. */
+  sessionKeyring: string | undefined;
   /** CLONE_NEW* flags of the namespaces the container gets of its own. */
   newNamespaceFlags: number;
   namespaces: NamespaceType[];
@@ -85,6 +87,7 @@ export interface PlanOptions {
   /** Absolute path of the bundle directory. */
   bundle: string;
   noPivot: boolean;
+  noNewKeyring?: boolean;
 }
 
 const NAMESPACE_FLAGS: Record<NamespaceType, number> = {
@@ -303,6 +306,7 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     rootfs: path.resolve(options.bundle, spec.root.path),
     readonlyRoot: spec.root.readonly ?? false,
     noPivot: options.noPivot,
+    sessionKeyring: options.noNewKeyring ? undefined : `_ses.${options.id}`,
     newNamespaceFlags,
     namespaces,
     rootPropagation,

@@ -193,6 +193,9 @@ export class FakeSys implements Sys {
   prlimit(resource: number, soft: bigint, hard: bigint): void {
     this.call('prlimit', [resource, soft, hard], () => undefined);
   }
+  joinSessionKeyring(name: string): boolean {
+    return this.call('joinSessionKeyring', [name], () => true);
+  }
   resetSignals(): void {
     this.call('resetSignals', [], () => undefined);
   }

@@ -277,6 +277,17 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(sb.tsrun(['delete', '--force', id]).status).toBe(0);
   });
 
+  it('gives the container its own session keyring unless --no-new-keyring', () => {
+    // Seen from the host: /proc/keys lists the keyrings root may view, the container's among them.
+    const hostKeys = () => fs.readFileSync('/proc/keys', 'utf8');
+    const own = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(sb.config(['sleep', '1000'])), own]).status).toBe(0);
+    expect(hostKeys()).toContain(`_ses.${own}`);
+    const shared = sb.newId();
+    expect(sb.tsrun(['run', '-d', '--no-new-keyring', '-b', sb.bundle(sb.config(['sleep', '1000'])), shared]).status).toBe(0);
+    expect(hostKeys()).not.toContain(`_ses.${shared}`);
+  });
+
   it('accepts Go-style single-dash long flags and --flag=value', () => {
     const id = sb.newId();
     const r = sb.tsrun(['run', `-bundle=${sb.bundle(sb.config(['true']))}`, id]);

@@ -27,7 +27,9 @@ export function createCommand(cli: CliContext): CommandModule<object, CreateArgs
       cli.refuse(args.consoleSocket !== undefined, '--console-socket: terminals are not supported yet');
       cli.refuse(args.preserveFds !== 0, '--preserve-fds: not supported yet');
       const { createContainer } = await import('../../container/create');
-      createContainer(cli.context(), { id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot });
+      createContainer(cli.context(), {
+        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring,
+      });
     },
   };
 }

@@ -33,7 +33,7 @@ export function runCommand(cli: CliContext): CommandModule<object, RunArgs> {
       cli.refuse(args.keep, '--keep: not supported yet');
       const { runContainer } = await import('../../container/run');
       const code = await runContainer(cli.context(), {
-        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, detach: args.detach,
+        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, detach: args.detach,
       });
       cli.setExitCode(code);
     },
