@@ -4,11 +4,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeBusyboxBundle } from '../fixtures/make-bundle.mjs';
 
-const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const bundle = path.join(root, '.cache', 'demo-bundle');
+const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const bundle = path.join(repo, '.cache', 'demo-bundle');
 makeBusyboxBundle(bundle);
 const id = `tsrun-demo-${process.pid}`;
-const args = ['run', '--bundle', bundle, id, ...process.argv.slice(2)];
+// A state directory of the demo's own, so trying tsrun leaves nothing under the host's /run/tsrun.
+const root = path.join(repo, '.cache', 'demo-state');
+const args = ['--root', root, 'run', '--bundle', bundle, id, ...process.argv.slice(2)];
 console.log(`$ bin/tsrun ${args.join(' ')}`);
-const result = spawnSync(path.join(root, 'bin', 'tsrun'), args, { stdio: 'inherit' });
+const result = spawnSync(path.join(repo, 'bin', 'tsrun'), args, { stdio: 'inherit' });
 process.exit(result.status ?? 1);
