@@ -166,7 +166,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(sb.tsrun(['create', '-b', sb.bundle(sb.config(['true'])), id]).status).toBe(0);
     const json = JSON.parse(sb.tsrun(['list', '--format', 'json']).stdout);
     expect(json).toHaveLength(1);
-    expect(json[0]).toMatchObject({ id, status: 'created' });
+    expect(json[0]).toMatchObject({ id, status: 'created', owner: 'root' });
     expect(sb.tsrun(['list', '-q']).stdout).toBe(`${id}\n`);
     const table = sb.tsrun(['list']).stdout.split('\n');
     expect(table[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER/);

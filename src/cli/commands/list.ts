@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { inspectContainer, stateJson } from '../../container/inspect';
 import { formatListJson, formatListTable } from '../../container/list-format';
+import { userName } from '../../container/user-names';
 import type { CliContext } from '../cli-context';
 import { printOut } from '../output';
 
@@ -20,7 +21,9 @@ export function listCommand(cli: CliContext): CommandModule<object, { format: st
           continue;
         }
         try {
-          rows.push(stateJson(inspectContainer(ctx, entry.id)));
+          const row = stateJson(inspectContainer(ctx, entry.id));
+          if (entry.ownerUid !== undefined) row.owner = userName(entry.ownerUid);
+          rows.push(row);
         } catch (error) {
           cli.logger.warn(`list: skipping ${entry.id}: ${(error as Error).message}`);
         }
