@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { MNT_DETACH, MountFlags } from '../linux/constants';
+import { SyscallError } from '../linux/errno';
 import type { Sys } from '../linux/sys';
 import type { ContainerPlan, MountStep } from '../spec/plan';
 import { createDevices, createDevSymlinks } from './devices';
@@ -50,7 +51,17 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
   sys.mount(null, '/', null, plan.rootPropagation, null);
   // pivot_root needs the new root to be a mount point; the bind also keeps the rootfs' own submounts.
   sys.mount(plan.rootfs, plan.rootfs, null, MountFlags.BIND | MountFlags.REC, null);
-  for (const step of plan.mounts) mountOne(sys, plan.rootfs, step);
+  plan.mounts.forEach((step, i) => {
+    try {
+      mountOne(sys, plan.rootfs, step);
+    } catch (error) {
+      // Name the config entry: the host path alone does not tell the user which mount failed.
+      if (error instanceof SyscallError) {
+        throw new SyscallError(`${error.operation} (config.json /mounts/${i}: ${step.type} ${JSON.stringify(step.source)} on ${step.destination})`, error.errno);
+      }
+      throw error;
+    }
+  });
   if (plan.setupDev) {
     createDevices(sys, plan.rootfs, plan.devices);
     createDevSymlinks(plan.rootfs);
