@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { SyscallError } from './errno';
-import { SYSCALLS, type SyscallName, POLLIN, POLLHUP } from './constants';
+import { POLLIN, POLLHUP } from './constants';
+import { check, errno, fn, syscall } from './libc';
 
 /**
  * The system calls tsrun makes that Node cannot make itself. Every method checks the result and throws a
@@ -52,47 +52,6 @@ export interface Sys {
   joinSessionKeyring(name: string): boolean;
   resetSignals(): void;
   execve(path: string, argv: string[], envp: string[]): never;
-}
-
-type Koffi = typeof import('koffi');
-type Fn = (...args: unknown[]) => unknown;
-
-let koffiModule: Koffi | undefined;
-let libc: ReturnType<Koffi['load']> | undefined;
-const functions = new Map<string, Fn>();
-
-function koffi(): Koffi {
-  if (!koffiModule) {
-    const require = createRequire(import.meta.url);
-    koffiModule = require('koffi') as Koffi;
-  }
-  return koffiModule;
-}
-
-/** Declares a libc function the first time it is used, so a verb pays only for what it calls. */
-function fn(signature: string): Fn {
-  let f = functions.get(signature);
-  if (!f) {
-    libc ??= koffi().load('libc.so.6');
-    f = libc.func(signature) as unknown as Fn;
-    functions.set(signature, f);
-  }
-  return f;
-}
-
-function errno(): number {
-  return koffi().errno();
-}
-
-function check(result: unknown, operation: string, object?: string): number {
-  const value = typeof result === 'bigint' ? Number(result) : (result as number);
-  if (value < 0) throw new SyscallError(operation, errno(), object);
-  return value;
-}
-
-function syscall(name: SyscallName, ...args: unknown[]): number {
-  const f = fn('long syscall(long, ...)');
-  return Number(f(SYSCALLS[name], ...args));
 }
 
 /**

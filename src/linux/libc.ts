@@ -1,0 +1,55 @@
+import { createRequire } from 'node:module';
+import { SyscallError } from './errno';
+import { SYSCALLS, type SyscallName } from './constants';
+
+/**
+ * koffi plumbing shared by every binding in src/linux: libc is loaded on first use and each function is
+ * declared the first time it is called, so a verb pays only for the calls it makes.
+ */
+type Koffi = typeof import('koffi');
+type Fn = (...args: unknown[]) => unknown;
+
+let koffiModule: Koffi | undefined;
+let libc: ReturnType<Koffi['load']> | undefined;
+const functions = new Map<string, Fn>();
+
+export function koffi(): Koffi {
+  if (!koffiModule) {
+    const require = createRequire(import.meta.url);
+    koffiModule = require('koffi') as Koffi;
+  }
+  return koffiModule;
+}
+
+/** Declares a libc function the first time it is used, so a verb pays only for what it calls. */
+export function fn(signature: string): Fn {
+  let f = functions.get(signature);
+  if (!f) {
+    libc ??= koffi().load('libc.so.6');
+    f = libc.func(signature) as unknown as Fn;
+    functions.set(signature, f);
+  }
+  return f;
+}
+
+export function errno(): number {
+  return koffi().errno();
+}
+
+export function check(result: unknown, operation: string, object?: string): number {
+  const value = typeof result === 'bigint' ? Number(result) : (result as number);
+  if (value < 0) throw new SyscallError(operation, errno(), object);
+  return value;
+}
+
+export function syscall(name: SyscallName, ...args: unknown[]): number {
+  const f = fn('long syscall(long, ...)');
+  return Number(f(SYSCALLS[name], ...args));
+}
+
+
+/** syscall(2) by number, for bindings that keep their own per-architecture numbers. */
+export function rawSyscall(nr: number, ...args: unknown[]): number {
+  const f = fn('long syscall(long, ...)');
+  return Number(f(nr, ...args));
+}
