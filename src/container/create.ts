@@ -4,6 +4,8 @@ import { RuntimeError } from '../errors';
 import { containerInit } from '../init/container-init';
 import { OpenFlags, SIGKILL } from '../linux/constants';
 import { parseProcStat } from '../linux/proc-parsers';
+import { formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
+import { openNamespaceFiles } from '../ns/namespaces';
 import { spawnContainerInit } from '../ns/spawn-init';
 import { buildPlan, type ContainerPlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
@@ -77,15 +79,28 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       const fifo = execFifoPath(dir);
       sys.mkfifo(fifo, 0o622);
       fs.chmodSync(fifo, 0o622); // mkfifo honours the umask; anyone the container runs as must be able to open it
+      const userNs = plan.userNamespace;
+      if (userNs) {
+        // The init runs as the container's root, which is some other host user: let it own the fifo.
+        fs.chownSync(fifo, hostIdOf(0, userNs.uidMappings) ?? 0, hostIdOf(0, userNs.gidMappings) ?? 0);
+      }
       const execFifoFd = sys.open(fifo, OpenFlags.PATH | OpenFlags.CLOEXEC);
+      const joins = openNamespaceFiles(sys, plan.joinNamespaces);
       try {
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: plan.newNamespaceFlags,
+          joins,
+          userNamespace: userNs && { writeMaps: (pid) => writeIdMaps(pid, userNs.uidMappings, userNs.gidMappings) },
+          timeOffsets: plan.timeOffsets.length > 0 ? formatTimeOffsets(plan.timeOffsets) : undefined,
+          beforeNamespaces: () => {
+            for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
+          },
           keepFds: [execFifoFd],
           initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd }),
         }));
       } finally {
         sys.close(execFifoFd);
+        for (const { fd } of joins) sys.close(fd);
       }
       const stat = parseProcStat(fs.readFileSync(`/proc/${initPid}/stat`, 'latin1'));
       const state: StoredState = {

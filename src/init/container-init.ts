@@ -33,7 +33,6 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     applySysctl(plan.sysctl);
     if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
     finalizeRootfs(sys, plan);
-    for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
     if (!fs.existsSync(plan.process.cwd)) fs.mkdirSync(plan.process.cwd, { recursive: true, mode: 0o755 });
     // Look the executable up from the process's cwd, so a relative args[0] or PATH entry means what it will
     // mean at execve.

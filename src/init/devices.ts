@@ -1,12 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FileType } from '../linux/constants';
+import { FileType, MountFlags } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { DEFAULT_DEVICES, type DeviceNode } from '../spec/plan';
 import { mkdirAllInRoot, resolveInRoot } from './secure-path';
 
-/** Creates the default device nodes and linux.devices in the container's /dev (before pivot_root). */
-export function createDevices(sys: Sys, rootfs: string, extra: readonly DeviceNode[]): void {
+/**
+ * Creates the default device nodes and linux.devices in the container's /dev (before pivot_root). Inside a user
+ * namespace mknod is not allowed: the host's node of the same path is bind-mounted onto an empty file instead,
+ * as runc does.
+ */
+export function createDevices(sys: Sys, rootfs: string, extra: readonly DeviceNode[], bindFromHost = false): void {
   const byPath = new Map<string, DeviceNode>();
   for (const device of [...DEFAULT_DEVICES, ...extra]) byPath.set(device.path, device);
   const oldMask = sys.umask(0);
@@ -18,6 +22,11 @@ export function createDevices(sys: Sys, rootfs: string, extra: readonly DeviceNo
         fs.unlinkSync(target);
       } catch {
         // not there yet: the usual case on a fresh tmpfs
+      }
+      if (bindFromHost) {
+        fs.closeSync(fs.openSync(target, 'w', 0o000));
+        sys.mount(device.path, target, null, MountFlags.BIND, null);
+        continue;
       }
       const typeBits = device.type === 'b' ? FileType.IFBLK : device.type === 'p' ? FileType.IFIFO : FileType.IFCHR;
       sys.mknod(target, typeBits | (device.fileMode & 0o7777), device.major, device.minor);

@@ -27,13 +27,25 @@ function prepareBindTarget(rootfs: string, step: MountStep): string {
   return target;
 }
 
+/**
+ * Flags for a bind remount: what was asked, plus what the mount already has and was not asked to clear. The
+ * kernel refuses (EPERM) a remount inside a user namespace that would drop nosuid/nodev/noexec or change the
+ * atime mode of a mount it inherited locked, so keep them unless config.json says otherwise.
+ */
+function remountFlags(sys: Sys, target: string, requested: number, cleared: number): number {
+  const current = sys.mountFlagsOf(target) & REMOUNT_FLAGS & ~MountFlags.RDONLY;
+  const atimeRequested = (requested & (MountFlags.NOATIME | MountFlags.RELATIME | MountFlags.STRICTATIME)) !== 0;
+  const keep = atimeRequested ? current & ~(MountFlags.NOATIME | MountFlags.RELATIME | MountFlags.STRICTATIME) : current;
+  return (requested & REMOUNT_FLAGS) | (keep & ~cleared);
+}
+
 function mountOne(sys: Sys, rootfs: string, step: MountStep): void {
   if (step.bind) {
     const target = prepareBindTarget(rootfs, step);
     sys.mount(step.source, target, null, MountFlags.BIND | (step.recursiveBind ? MountFlags.REC : 0), null);
     // A bind mount ignores every flag but MS_REC on creation: the requested ones need a remount.
     if ((step.flags & REMOUNT_FLAGS) !== 0 || step.clearedFlags !== 0) {
-      sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | (step.flags & REMOUNT_FLAGS), null);
+      sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | remountFlags(sys, target, step.flags, step.clearedFlags), null);
     }
     for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
     return;
@@ -63,7 +75,7 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
     }
   });
   if (plan.setupDev) {
-    createDevices(sys, plan.rootfs, plan.devices);
+    createDevices(sys, plan.rootfs, plan.devices, plan.inUserNamespace);
     createDevSymlinks(plan.rootfs);
   }
   sys.chdir(plan.rootfs);
@@ -93,7 +105,7 @@ export function finalizeRootfs(sys: Sys, plan: ContainerPlan): void {
   for (const p of plan.readonlyPaths) {
     if (existingKind(p) === undefined) continue;
     sys.mount(p, p, null, MountFlags.BIND | MountFlags.REC, null);
-    sys.mount(null, p, null, MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY | MountFlags.REC, null);
+    sys.mount(null, p, null, MountFlags.BIND | MountFlags.REMOUNT | MountFlags.REC | remountFlags(sys, p, MountFlags.RDONLY, 0), null);
   }
   for (const p of plan.maskedPaths) {
     const kind = existingKind(p);
@@ -102,7 +114,7 @@ export function finalizeRootfs(sys: Sys, plan: ContainerPlan): void {
     else sys.mount('/dev/null', p, null, MountFlags.BIND, null);
   }
   if (plan.readonlyRoot) {
-    sys.mount(null, '/', null, MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY, null);
+    sys.mount(null, '/', null, MountFlags.BIND | MountFlags.REMOUNT | remountFlags(sys, '/', MountFlags.RDONLY, 0), null);
   }
 }
 

@@ -48,6 +48,9 @@ export interface Sys {
   prctl(option: number, arg2: number | bigint, arg3?: number | bigint): number;
   capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
   prlimit(resource: number, soft: bigint, hard: bigint): void;
+  ioctl(fd: number, request: number, arg: number): number;
+  /** The ST_* mount flags of the file system holding `path` (statfs f_flags; same values as MS_*). */
+  mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
   joinSessionKeyring(name: string): boolean;
   resetSignals(): void;
@@ -251,6 +254,15 @@ export function createSys(): Sys {
     prlimit(resource, soft, hard) {
       const limits = new BigUint64Array([soft, hard]);
       check(fn('int prlimit(int, int, void *, void *)')(0, resource, limits, null), 'prlimit', `resource ${resource}`);
+    },
+    ioctl(fd, request, arg) {
+      return check(fn('int ioctl(int, unsigned long, ...)')(fd, request, 'unsigned long', arg), 'ioctl', `fd ${fd} request 0x${request.toString(16)}`);
+    },
+    mountFlagsOf(path) {
+      // struct statfs on 64-bit Linux: ten 8-byte fields, then f_flags at offset 80, then spares (120 bytes).
+      const buffer = Buffer.alloc(120);
+      check(fn('int statfs(const char *, void *)')(path, buffer), 'statfs', `\`${path}\``);
+      return Number(buffer.readBigUInt64LE(80) & 0xffffffffn);
     },
     joinSessionKeyring(name) {
       const result = syscall('keyctl', 'int', 1, 'const char *', name);

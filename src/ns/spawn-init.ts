@@ -1,13 +1,21 @@
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { RuntimeError } from '../errors';
-import { SIGKILL } from '../linux/constants';
+import { CloneFlags, SIGKILL } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { runChild } from './child';
 import { MessageReader, sendMessage } from './sync-channel';
 
 export interface SpawnOptions {
-  /** CLONE_NEW* flags for the namespaces the container gets of its own. */
+  /** CLONE_NEW* flags for the namespaces the container gets of its own (never CLONE_NEWUSER: see below). */
   newNamespaceFlags: number;
+  /** Namespaces to join, opened by the parent, in setns order (user first, mount last). */
+  joins?: Array<{ fd: number; flag: number }>;
+  /** A new user namespace: stage 1 unshares it first and waits while the parent writes its ID maps. */
+  userNamespace?: { writeMaps: (stage1Pid: number) => void };
+  /** /proc/self/timens_offsets text, written after unshare(CLONE_NEWTIME) and before the init exists. */
+  timeOffsets?: string;
+  /** Runs in stage 1 before it enters any namespace (e.g. rlimits: inside a user namespace they could only go down). */
+  beforeNamespaces?: () => void;
   /** Descriptors the init needs besides stdio and the sync pipe (e.g. the exec.fifo O_PATH fd). */
   keepFds: number[];
   /** Runs in the container's init (PID 1 of the new PID namespace); receives the sync pipe's write end. */
@@ -24,13 +32,32 @@ export interface SpawnOptions {
  */
 export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: number } {
   const [readFd, writeFd] = sys.pipe();
+  // Parent → stage 1: one byte once the ID maps are written.
+  const [ackRead, ackWrite] = sys.pipe();
+  const joins = options.joins ?? [];
   const stage1 = sys.fork();
   if (stage1 === 0) {
     runChild(sys, writeFd, () => {
       // Whatever tsrun had open must not live on in the container's init: a held flock would block the next
       // tsrun call on this container, and any host fd is an escape route (CVE-2024-21626 class).
-      closeAllExcept(sys, [0, 1, 2, writeFd, ...options.keepFds]);
+      closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...joins.map((j) => j.fd)]);
+      options.beforeNamespaces?.();
+      for (const join of joins) {
+        sys.setns(join.fd, join.flag);
+        sys.close(join.fd);
+      }
+      if (options.userNamespace) {
+        sys.unshare(CloneFlags.NEWUSER);
+        sendMessage(writeFd, { type: 'need-id-maps' });
+        const ack = Buffer.alloc(1);
+        if (readSync(ackRead, ack, 0, 1, null) !== 1) throw new RuntimeError('spawn', 'container setup: tsrun went away before writing the ID maps');
+        // Become the container's root: the namespaces created next are owned by this user namespace.
+        sys.setresgid(0);
+        sys.setresuid(0);
+      }
+      sys.close(ackRead);
       sys.unshare(options.newNamespaceFlags);
+      if (options.timeOffsets) writeFileSync('/proc/self/timens_offsets', options.timeOffsets);
       if (sys.cloneParent() === 0) {
         // The init announces itself (not stage 1 on its behalf), so tsrun learns its PID even if stage 1 dies
         // right after the clone and can kill it instead of leaving it parked on exec.fifo forever.
@@ -42,6 +69,7 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
     });
   }
   sys.close(writeFd);
+  sys.close(ackRead);
   const reader = new MessageReader(readFd);
   let initPid = 0;
   let stage1Status: number | undefined;
@@ -50,6 +78,11 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       const message = reader.next();
       if (message?.type === 'init-pid') {
         initPid = message.pid;
+        continue;
+      }
+      if (message?.type === 'need-id-maps' && options.userNamespace) {
+        options.userNamespace.writeMaps(stage1);
+        sendByte(ackWrite);
         continue;
       }
       stage1Status ??= sys.waitpid(stage1, 0).status;
@@ -62,7 +95,11 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       throw new RuntimeError('spawn', `container init exited before it was ready${status === undefined ? '' : ` (${describeWaitStatus(status)})`}`);
     }
   } catch (error) {
-    if (stage1Status === undefined) sys.waitpid(stage1, 0); // reap stage 1 on every path
+    if (stage1Status === undefined) {
+      // Stage 1 may be blocked waiting for the ID-map acknowledgement that will never come.
+      sys.signalIfAlive(stage1, SIGKILL);
+      sys.waitpid(stage1, 0);
+    }
     if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
       try {
         sys.waitpid(initPid, 0);
@@ -73,7 +110,12 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
     throw error;
   } finally {
     sys.close(readFd);
+    sys.close(ackWrite);
   }
+}
+
+function sendByte(fd: number): void {
+  writeSync(fd, Buffer.from([1]));
 }
 
 /** The calling process's PID as the host sees it: /proc is still the host's until the init mounts its own. */

@@ -4,7 +4,8 @@ import { CloneFlags, MountFlags } from '../linux/constants';
 import { CAPABILITIES } from './capabilities';
 import { RLIMITS } from './rlimits';
 import { parseMountOptions, UnsupportedMountOption } from './mount-options';
-import type { Int64, NamespaceType, Spec } from './types';
+import { NAMESPACE_FLAGS, type NamespaceJoin } from './namespaces';
+import type { IdMapping, Int64, Linux, NamespaceType, Spec } from './types';
 
 /**
  * Everything the container's processes need, decided up front from config.json (pure: no system calls).
@@ -18,9 +19,18 @@ export interface ContainerPlan {
   noPivot: boolean;
   /** Session keyring to create and join (runc's default); undefined with --no-new-keyring. */
   sessionKeyring: string | undefined;
-  /** CLONE_NEW* flags of the namespaces the container gets of its own. */
+  /** CLONE_NEW* flags of the namespaces the container gets of its own (without CLONE_NEWUSER). */
   newNamespaceFlags: number;
+  /** Every namespace type the container has, new or joined. */
   namespaces: NamespaceType[];
+  /** Namespaces joined by path, in config order (stage 1 orders them: user first, mount last). */
+  joinNamespaces: NamespaceJoin[];
+  /** Set when the container gets a new user namespace: the maps tsrun writes for it. */
+  userNamespace: { uidMappings: IdMapping[]; gidMappings: IdMapping[] } | undefined;
+  /** The container runs in a user namespace (new or joined): no mknod, locked mount flags. */
+  inUserNamespace: boolean;
+  /** linux.timeOffsets for a new time namespace. */
+  timeOffsets: Array<{ clock: 'monotonic' | 'boottime'; secs: bigint; nanosecs: number }>;
   /** MS_* propagation applied to `/` of the new mount namespace before anything is mounted. */
   rootPropagation: number;
   mounts: MountStep[];
@@ -90,17 +100,6 @@ export interface PlanOptions {
   noNewKeyring?: boolean;
 }
 
-const NAMESPACE_FLAGS: Record<NamespaceType, number> = {
-  pid: CloneFlags.NEWPID,
-  network: CloneFlags.NEWNET,
-  mount: CloneFlags.NEWNS,
-  ipc: CloneFlags.NEWIPC,
-  uts: CloneFlags.NEWUTS,
-  user: CloneFlags.NEWUSER,
-  cgroup: CloneFlags.NEWCGROUP,
-  time: CloneFlags.NEWTIME,
-};
-
 const ROOTFS_PROPAGATION: Record<string, number> = {
   private: MountFlags.PRIVATE | MountFlags.REC,
   rprivate: MountFlags.PRIVATE | MountFlags.REC,
@@ -144,12 +143,9 @@ function refuseUnsupported(spec: Spec): void {
     ['/process/scheduler', spec.process?.scheduler],
     ['/process/execCPUAffinity', spec.process?.execCPUAffinity],
     ['/process/user/username', spec.process?.user?.username, 'Windows only'],
-    ['/linux/uidMappings', linux.uidMappings],
-    ['/linux/gidMappings', linux.gidMappings],
     ['/linux/resources', linux.resources, 'cgroup limits'],
     ['/linux/cgroupsPath', linux.cgroupsPath],
     ['/linux/seccomp', linux.seccomp],
-    ['/linux/timeOffsets', linux.timeOffsets],
     ['/linux/personality', linux.personality],
     ['/linux/intelRdt', linux.intelRdt],
     ['/linux/mountLabel', linux.mountLabel],
@@ -162,10 +158,6 @@ function refuseUnsupported(spec: Spec): void {
   (spec.mounts ?? []).forEach((mount, i) => {
     if (present(mount.uidMappings)) throw new NotSupportedError(`/mounts/${i}/uidMappings`, 'idmapped mounts');
     if (present(mount.gidMappings)) throw new NotSupportedError(`/mounts/${i}/gidMappings`, 'idmapped mounts');
-  });
-  (linux.namespaces ?? []).forEach((ns, i) => {
-    if (ns.path !== undefined && ns.path !== '') throw new NotSupportedError(`/linux/namespaces/${i}/path`, 'joining existing namespaces');
-    if (ns.type === 'user') throw new NotSupportedError(`/linux/namespaces/${i}`, 'user namespaces');
   });
 }
 
@@ -219,6 +211,31 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
       propagation: options.propagation,
       data: options.data.join(','),
     };
+  });
+}
+
+/**
+ * In a user namespace sysfs can only be mounted together with a network namespace owned by it; runc then
+ * bind-mounts the host's /sys instead, read-only and recursively. So does tsrun.
+ */
+function sysfsAsBind(step: MountStep): MountStep {
+  return {
+    ...step,
+    type: 'bind',
+    source: '/sys',
+    bind: true,
+    recursiveBind: true,
+    flags: step.flags | MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC,
+    data: '',
+  };
+}
+
+function planTimeOffsets(offsets: Linux['timeOffsets']): ContainerPlan['timeOffsets'] {
+  return Object.entries(offsets ?? {}).map(([clock, offset]) => {
+    if (clock !== 'monotonic' && clock !== 'boottime') {
+      throw new ConfigError(`/linux/timeOffsets/${clock}`, `must be "monotonic" or "boottime", got ${JSON.stringify(clock)}`);
+    }
+    return { clock, secs: toBigInt(offset.secs ?? 0), nanosecs: offset.nanosecs ?? 0 };
   });
 }
 
@@ -281,11 +298,18 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
   const linux = spec.linux ?? {};
   const namespaces = (linux.namespaces ?? []).map((ns) => ns.type);
   if (!namespaces.includes('mount')) {
-    // Without its own mount namespace the container's mounts and pivot_root would land on the host.
-    throw new NotSupportedError('/linux/namespaces', 'a container without its own mount namespace');
+    // Without a mount namespace of its own the container's mounts and pivot_root would land on the host.
+    throw new NotSupportedError('/linux/namespaces', 'a container without a mount namespace entry');
   }
+  const joinNamespaces: NamespaceJoin[] = [];
   let newNamespaceFlags = 0;
-  for (const type of namespaces) newNamespaceFlags |= NAMESPACE_FLAGS[type];
+  (linux.namespaces ?? []).forEach((ns, i) => {
+    if (ns.path !== undefined && ns.path !== '') joinNamespaces.push({ type: ns.type, path: ns.path, pointer: `/linux/namespaces/${i}` });
+    else if (ns.type !== 'user') newNamespaceFlags |= NAMESPACE_FLAGS[ns.type];
+  });
+  const newUser = (linux.namespaces ?? []).some((ns) => ns.type === 'user' && !ns.path);
+  const userNamespace = newUser ? { uidMappings: linux.uidMappings ?? [], gidMappings: linux.gidMappings ?? [] } : undefined;
+  const inUserNamespace = namespaces.includes('user');
 
   const propagationName = linux.rootfsPropagation;
   let rootPropagation: number = MountFlags.SLAVE | MountFlags.REC;
@@ -297,7 +321,8 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     rootPropagation = flags;
   }
 
-  const mounts = planMounts(spec, options.bundle);
+  const newNetwork = (linux.namespaces ?? []).some((ns) => ns.type === 'network' && !ns.path);
+  const mounts = planMounts(spec, options.bundle).map((m) => (inUserNamespace && !newNetwork && m.type === 'sysfs' ? sysfsAsBind(m) : m));
   const devBound = mounts.some((m) => m.destination === '/dev' && m.bind);
   const sysctl = Object.entries(linux.sysctl ?? {});
   return {
@@ -309,6 +334,10 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     sessionKeyring: options.noNewKeyring ? undefined : `_ses.${options.id}`,
     newNamespaceFlags,
     namespaces,
+    joinNamespaces,
+    userNamespace,
+    inUserNamespace,
+    timeOffsets: planTimeOffsets(linux.timeOffsets),
     rootPropagation,
     mounts,
     setupDev: !devBound,

@@ -193,6 +193,12 @@ export class FakeSys implements Sys {
   prlimit(resource: number, soft: bigint, hard: bigint): void {
     this.call('prlimit', [resource, soft, hard], () => undefined);
   }
+  ioctl(fd: number, request: number, arg: number): number {
+    return this.call('ioctl', [fd, request, arg], () => 0);
+  }
+  mountFlagsOf(path: string): number {
+    return this.call('mountFlagsOf', [path], () => 0);
+  }
   joinSessionKeyring(name: string): boolean {
     return this.call('joinSessionKeyring', [name], () => true);
   }
