@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError, NotSupportedError } from '../errors';
-import { CloneFlags, MountFlags } from '../linux/constants';
+import { MountFlags } from '../linux/constants';
 import { CAPABILITIES } from './capabilities';
 import { RLIMITS } from './rlimits';
 import { parseMountOptions, UnsupportedMountOption } from './mount-options';
