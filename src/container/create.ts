@@ -14,6 +14,7 @@ import { validateContainerId } from './container-id';
 import type { RuntimeContext } from './context';
 import { execFifoPath } from './exec-fifo';
 import { configPath } from './inspect';
+import { applyHostSecurity, detectHostSecurity } from './security-modules';
 import { nowRfc3339Nano, type StoredState } from './state-store';
 
 export interface CreateOptions {
@@ -69,7 +70,9 @@ export function writePidFile(file: string, pid: number): void {
  */
 export function createContainer(ctx: RuntimeContext, options: CreateOptions): CreatedContainer {
   validateContainerId(options.id);
-  const { spec, plan } = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
+  const loaded = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
+  const spec = loaded.spec;
+  const plan = applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn);
   const { sys, store } = ctx;
   store.ensureRoot();
   return store.withLock(options.id, () => {

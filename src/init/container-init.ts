@@ -49,6 +49,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     sys.close(fds.execFifoFd);
     fs.writeSync(fifo, '0');
 
+    applySecurityLabels(plan);
     applyCredentials(sys, plan.process);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
@@ -82,4 +83,25 @@ function prepareStdio(sys: Sys): void {
     }
   }
   sys.closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+}
+
+/** The LSM context the process gets at execve (written while still privileged, before the credentials drop). */
+function applySecurityLabels(plan: ContainerPlan): void {
+  const profile = plan.process.apparmorProfile;
+  if (profile !== undefined) {
+    const attr = fs.existsSync('/proc/self/attr/apparmor/exec') ? '/proc/self/attr/apparmor/exec' : '/proc/self/attr/exec';
+    try {
+      fs.writeFileSync(attr, `exec ${profile}`);
+    } catch (error) {
+      throw new RuntimeError('apparmor', `apply AppArmor profile ${JSON.stringify(profile)}: write ${attr}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  const label = plan.process.selinuxLabel;
+  if (label !== undefined) {
+    try {
+      fs.writeFileSync('/proc/thread-self/attr/exec', label);
+    } catch (error) {
+      throw new RuntimeError('selinux', `apply SELinux label ${JSON.stringify(label)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
 }

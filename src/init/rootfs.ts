@@ -39,7 +39,15 @@ function remountFlags(sys: Sys, target: string, requested: number, cleared: numb
   return (requested & REMOUNT_FLAGS) | (keep & ~cleared);
 }
 
-function mountOne(sys: Sys, rootfs: string, step: MountStep): void {
+/** File systems that take an SELinux `context=` mount option (proc, sysfs and cgroups do not). */
+const LABELLED_TYPES = new Set(['tmpfs', 'devpts', 'mqueue', 'shm']);
+
+function withMountLabel(step: MountStep, mountLabel: string | undefined): string {
+  if (mountLabel === undefined || !LABELLED_TYPES.has(step.type)) return step.data;
+  return [step.data, `context="${mountLabel}"`].filter((d) => d !== '').join(',');
+}
+
+function mountOne(sys: Sys, rootfs: string, step: MountStep, mountLabel?: string): void {
   if (step.bind) {
     const target = prepareBindTarget(rootfs, step);
     sys.mount(step.source, target, null, MountFlags.BIND | (step.recursiveBind ? MountFlags.REC : 0), null);
@@ -51,7 +59,8 @@ function mountOne(sys: Sys, rootfs: string, step: MountStep): void {
     return;
   }
   const target = mkdirAllInRoot(rootfs, step.destination);
-  sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, step.data === '' ? null : step.data);
+  const data = withMountLabel(step, mountLabel);
+  sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
   for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
 }
 
@@ -65,7 +74,7 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
   sys.mount(plan.rootfs, plan.rootfs, null, MountFlags.BIND | MountFlags.REC, null);
   plan.mounts.forEach((step, i) => {
     try {
-      mountOne(sys, plan.rootfs, step);
+      mountOne(sys, plan.rootfs, step, plan.mountLabel);
     } catch (error) {
       // Name the config entry: the host path alone does not tell the user which mount failed.
       if (error instanceof SyscallError) {

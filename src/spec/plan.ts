@@ -42,6 +42,8 @@ export interface ContainerPlan {
   hostname: string | undefined;
   domainname: string | undefined;
   sysctl: Array<[string, string]>;
+  /** SELinux context for the container's mounts (linux.mountLabel). */
+  mountLabel: string | undefined;
   process: ProcessPlan;
 }
 
@@ -90,6 +92,10 @@ export interface ProcessPlan {
   noNewPrivileges: boolean;
   oomScoreAdj: number | undefined;
   terminal: boolean;
+  /** AppArmor profile to exec into (checked against the host in create). */
+  apparmorProfile: string | undefined;
+  /** SELinux label to exec into (dropped with a warning where SELinux is off). */
+  selinuxLabel: string | undefined;
 }
 
 export interface PlanOptions {
@@ -137,8 +143,6 @@ function refuseUnsupported(spec: Spec): void {
   const checks: Array<[string, unknown, string?]> = [
     ['/hooks', spec.hooks],
     ['/process/terminal', spec.process?.terminal === true ? true : undefined, 'terminals arrive with --console-socket support'],
-    ['/process/apparmorProfile', spec.process?.apparmorProfile],
-    ['/process/selinuxLabel', spec.process?.selinuxLabel],
     ['/process/ioPriority', spec.process?.ioPriority],
     ['/process/scheduler', spec.process?.scheduler],
     ['/process/execCPUAffinity', spec.process?.execCPUAffinity],
@@ -148,7 +152,6 @@ function refuseUnsupported(spec: Spec): void {
     ['/linux/seccomp', linux.seccomp],
     ['/linux/personality', linux.personality],
     ['/linux/intelRdt', linux.intelRdt],
-    ['/linux/mountLabel', linux.mountLabel],
     ['/linux/memoryPolicy', linux.memoryPolicy],
     ['/linux/netDevices', linux.netDevices],
   ];
@@ -289,6 +292,8 @@ function planProcess(spec: Spec): ProcessPlan {
     noNewPrivileges: process.noNewPrivileges ?? false,
     oomScoreAdj: process.oomScoreAdj,
     terminal: process.terminal ?? false,
+    apparmorProfile: process.apparmorProfile || undefined,
+    selinuxLabel: process.selinuxLabel || undefined,
   };
 }
 
@@ -347,6 +352,7 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     hostname: spec.hostname,
     domainname: spec.domainname,
     sysctl,
+    mountLabel: linux.mountLabel || undefined,
     process: planProcess(spec),
   };
 }

@@ -29,6 +29,8 @@ function processPlan(overrides: Partial<ProcessPlan> = {}): ProcessPlan {
     noNewPrivileges: false,
     oomScoreAdj: undefined,
     terminal: false,
+    apparmorProfile: undefined,
+    selinuxLabel: undefined,
     ...overrides,
   };
 }
