@@ -23,6 +23,10 @@ export interface CreateOptions {
   pidFile?: string | undefined;
   noPivot?: boolean | undefined;
   noNewKeyring?: boolean | undefined;
+  /** --preserve-fds: descriptors 3.. of tsrun's caller handed on to the container. */
+  preserveFds?: number | undefined;
+  /** Socket activation: LISTEN_FDS descriptors (from 3) handed on, announced to the container like runc. */
+  listenFds?: number | undefined;
 }
 
 export interface CreatedContainer {
@@ -72,7 +76,13 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   validateContainerId(options.id);
   const loaded = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
   const spec = loaded.spec;
-  const plan = applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn);
+  let plan = applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn);
+  const listenFds = options.listenFds ?? 0;
+  const extraFds = listenFds + (options.preserveFds ?? 0);
+  if (listenFds > 0) {
+    plan = { ...plan, process: { ...plan.process, env: [...plan.process.env, `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] } };
+  }
+  const passedFds = Array.from({ length: extraFds }, (_, i) => 3 + i);
   const { sys, store } = ctx;
   store.ensureRoot();
   return store.withLock(options.id, () => {
@@ -98,8 +108,8 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
           },
-          keepFds: [execFifoFd],
-          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd }),
+          keepFds: [execFifoFd, ...passedFds],
+          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd, extraFds }),
         }));
       } finally {
         sys.close(execFifoFd);

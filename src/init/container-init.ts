@@ -13,6 +13,8 @@ export interface InitFds {
   syncFd: number;
   /** O_PATH descriptor of <state dir>/exec.fifo, opened by the parent before fork. */
   execFifoFd: number;
+  /** How many descriptors from 3 up the container inherits (socket activation + --preserve-fds). */
+  extraFds: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     applyCredentials(sys, plan.process);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
-    prepareStdio(sys);
+    prepareStdio(sys, fds.extraFds);
     sys.resetSignals();
     return sys.execve(executable, plan.process.args, plan.process.env);
   } catch (error) {
@@ -70,10 +72,11 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
 
 /**
  * Node marks 0-2 close-on-exec and may have made them non-blocking; the container expects ordinary inherited
- * stdio. Every other descriptor is closed at exec, so nothing of tsrun's leaks into the container.
+ * stdio, plus the passed-on descriptors 3..3+extraFds-1. Every other descriptor is closed at exec, so nothing
+ * of tsrun's leaks into the container.
  */
-function prepareStdio(sys: Sys): void {
-  for (const fd of [0, 1, 2]) {
+function prepareStdio(sys: Sys, extraFds: number): void {
+  for (let fd = 0; fd < 3 + extraFds; fd++) {
     try {
       sys.fcntl(fd, F_SETFD, 0);
       const flags = sys.fcntl(fd, F_GETFL, 0);
@@ -82,7 +85,7 @@ function prepareStdio(sys: Sys): void {
       // a closed stdio descriptor stays closed, as with runc
     }
   }
-  sys.closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+  sys.closeRange(3 + extraFds, 0xffffffff, CLOSE_RANGE_CLOEXEC);
 }
 
 /** The LSM context the process gets at execve (written while still privileged, before the credentials drop). */
