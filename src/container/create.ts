@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { containerInit } from '../init/container-init';
 import { OpenFlags, SIGKILL } from '../linux/constants';
+import { connectUnix } from '../linux/unix-socket';
 import { parseProcStat } from '../linux/proc-parsers';
 import { formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
@@ -23,6 +24,10 @@ export interface CreateOptions {
   pidFile?: string | undefined;
   noPivot?: boolean | undefined;
   noNewKeyring?: boolean | undefined;
+  /** --console-socket: where the container's pty master is sent (required when process.terminal is set). */
+  consoleSocket?: string | undefined;
+  /** `run` without --detach: tsrun stays attached (and would relay a terminal itself). */
+  foreground?: boolean | undefined;
   /** --preserve-fds: descriptors 3.. of tsrun's caller handed on to the container. */
   preserveFds?: number | undefined;
   /** Socket activation: LISTEN_FDS descriptors (from 3) handed on, announced to the container like runc. */
@@ -59,6 +64,27 @@ export function loadBundle(id: string, bundleArg: string, noPivot: boolean, noNe
   return { spec, plan };
 }
 
+/** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
+function checkTerminalOptions(terminal: boolean, consoleSocket: string | undefined, foreground: boolean): void {
+  if (terminal && consoleSocket === undefined && foreground) {
+    throw new RuntimeError('not-supported', 'not supported yet: run with config.json /process/terminal in the foreground (tsrun does not relay terminals itself yet): use --console-socket with --detach');
+  }
+  if (terminal && consoleSocket === undefined) {
+    throw new RuntimeError('terminal', 'cannot allocate tty if tsrun will detach without setting console socket (config.json /process/terminal is true: pass --console-socket)');
+  }
+  if (!terminal && consoleSocket !== undefined) {
+    throw new RuntimeError('terminal', 'cannot use console socket if tsrun will not detach or allocate tty (config.json /process/terminal is false)');
+  }
+}
+
+function connectConsoleSocket(socketPath: string): number {
+  try {
+    return connectUnix(path.resolve(socketPath));
+  } catch (error) {
+    throw new RuntimeError('console-socket', `--console-socket ${socketPath}: ${(error as Error).message}`);
+  }
+}
+
 /** Writes the pid file the way callers parse it: decimal, no newline, replaced atomically. */
 export function writePidFile(file: string, pid: number): void {
   const target = path.resolve(file);
@@ -83,6 +109,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
     plan = { ...plan, process: { ...plan.process, env: [...plan.process.env, `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] } };
   }
   const passedFds = Array.from({ length: extraFds }, (_, i) => 3 + i);
+  checkTerminalOptions(plan.process.terminal, options.consoleSocket, options.foreground ?? false);
   const { sys, store } = ctx;
   store.ensureRoot();
   return store.withLock(options.id, () => {
@@ -99,6 +126,8 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       }
       const execFifoFd = sys.open(fifo, OpenFlags.PATH | OpenFlags.CLOEXEC);
       const joins = openNamespaceFiles(sys, plan.joinNamespaces);
+      // Connected here, on the host: the init sends the pty master through it from inside the container.
+      const consoleSocketFd = options.consoleSocket === undefined ? undefined : connectConsoleSocket(options.consoleSocket);
       try {
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: plan.newNamespaceFlags,
@@ -108,11 +137,12 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
           },
-          keepFds: [execFifoFd, ...passedFds],
-          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd, extraFds }),
+          keepFds: [execFifoFd, ...passedFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
+          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd, extraFds, consoleSocketFd }),
         }));
       } finally {
         sys.close(execFifoFd);
+        if (consoleSocketFd !== undefined) sys.close(consoleSocketFd);
         for (const { fd } of joins) sys.close(fd);
       }
       const stat = parseProcStat(fs.readFileSync(`/proc/${initPid}/stat`, 'latin1'));

@@ -21,7 +21,7 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = {
  * child (CLONE_PARENT), so it is reaped here through SIGCHLD, without polling.
  */
 export async function runContainer(ctx: RuntimeContext, options: RunOptions): Promise<number> {
-  const created = createContainer(ctx, options);
+  const created = createContainer(ctx, { ...options, foreground: !options.detach });
   const dir = ctx.store.containerDir(options.id);
   try {
     releaseInit(ctx, dir, created.initPid);

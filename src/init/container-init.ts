@@ -4,6 +4,8 @@ import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, OpenFlags, Prctl } from
 import type { Sys } from '../linux/sys';
 import { sendMessage } from '../ns/sync-channel';
 import type { ContainerPlan } from '../spec/plan';
+import { dupOntoStdio, makeControllingTerminal, openPty, openPtySlave, setWindowSize } from '../linux/pty';
+import { sendFd } from '../linux/unix-socket';
 import { applyCredentials } from './credentials';
 import { lookPath } from './look-path';
 import { applySysctl, finalizeRootfs, prepareRootfs } from './rootfs';
@@ -13,6 +15,8 @@ export interface InitFds {
   syncFd: number;
   /** O_PATH descriptor of <state dir>/exec.fifo, opened by the parent before fork. */
   execFifoFd: number;
+  /** Connected --console-socket: the init allocates the container's pty and sends its master here. */
+  consoleSocketFd: number | undefined;
   /** How many descriptors from 3 up the container inherits (socket activation + --preserve-fds). */
   extraFds: number;
 }
@@ -35,6 +39,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     applySysctl(plan.sysctl);
     if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
     finalizeRootfs(sys, plan);
+    if (plan.process.terminal) setUpTerminal(plan, fds);
     if (!fs.existsSync(plan.process.cwd)) fs.mkdirSync(plan.process.cwd, { recursive: true, mode: 0o755 });
     // Look the executable up from the process's cwd, so a relative args[0] or PATH entry means what it will
     // mean at execve.
@@ -75,6 +80,25 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
  * stdio, plus the passed-on descriptors 3..3+extraFds-1. Every other descriptor is closed at exec, so nothing
  * of tsrun's leaks into the container.
  */
+/**
+ * The container's terminal, allocated inside it (its own devpts instance, so the slave's path means the
+ * same in the container): the slave becomes the init's controlling terminal and stdio, the master goes to
+ * the --console-socket in one SCM_RIGHTS message. The init was made a session leader by setsid earlier.
+ */
+function setUpTerminal(plan: ContainerPlan, fds: InitFds): void {
+  if (fds.consoleSocketFd === undefined) throw new RuntimeError('terminal', 'process.terminal is set but no console socket was given');
+  const { master, slavePath } = openPty();
+  const slave = openPtySlave(slavePath);
+  const size = plan.process.consoleSize;
+  if (size) setWindowSize(master, size.rows, size.cols);
+  makeControllingTerminal(slave);
+  dupOntoStdio(slave);
+  fs.closeSync(slave);
+  sendFd(fds.consoleSocketFd, master, '/dev/ptmx');
+  fs.closeSync(master);
+  fs.closeSync(fds.consoleSocketFd);
+}
+
 function prepareStdio(sys: Sys, extraFds: number): void {
   for (let fd = 0; fd < 3 + extraFds; fd++) {
     try {

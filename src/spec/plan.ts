@@ -92,6 +92,8 @@ export interface ProcessPlan {
   noNewPrivileges: boolean;
   oomScoreAdj: number | undefined;
   terminal: boolean;
+  /** process.consoleSize, only when terminal is set (the spec says to ignore it otherwise). */
+  consoleSize: { rows: number; cols: number } | undefined;
   /** AppArmor profile to exec into (checked against the host in create). */
   apparmorProfile: string | undefined;
   /** SELinux label to exec into (dropped with a warning where SELinux is off). */
@@ -142,7 +144,6 @@ function refuseUnsupported(spec: Spec): void {
   };
   const checks: Array<[string, unknown, string?]> = [
     ['/hooks', spec.hooks],
-    ['/process/terminal', spec.process?.terminal === true ? true : undefined, 'terminals arrive with --console-socket support'],
     ['/process/ioPriority', spec.process?.ioPriority],
     ['/process/scheduler', spec.process?.scheduler],
     ['/process/execCPUAffinity', spec.process?.execCPUAffinity],
@@ -292,6 +293,7 @@ function planProcess(spec: Spec): ProcessPlan {
     noNewPrivileges: process.noNewPrivileges ?? false,
     oomScoreAdj: process.oomScoreAdj,
     terminal: process.terminal ?? false,
+    consoleSize: process.terminal && process.consoleSize ? { rows: process.consoleSize.height, cols: process.consoleSize.width } : undefined,
     apparmorProfile: process.apparmorProfile || undefined,
     selinuxLabel: process.selinuxLabel || undefined,
   };

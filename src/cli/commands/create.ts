@@ -24,12 +24,11 @@ export function createCommand(cli: CliContext): CommandModule<object, CreateArgs
       .option('no-new-keyring', { type: 'boolean', default: false, describe: 'keep the session keyring of the caller' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N additional fds (3..3+N-1) to the container' }) as unknown as Argv<CreateArgs>,
     handler: async (args) => {
-      cli.refuse(args.consoleSocket !== undefined, '--console-socket: terminals are not supported yet');
       cli.refuse(!Number.isInteger(args.preserveFds) || args.preserveFds < 0, `--preserve-fds ${args.preserveFds}: must be a non-negative integer`);
       cli.checkPassedFds(cli.listenFds() + args.preserveFds, cli.listenFds() > 0 ? 'LISTEN_FDS/--preserve-fds' : '--preserve-fds');
       const { createContainer } = await import('../../container/create');
       createContainer(cli.context(), {
-        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(),
+        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(), consoleSocket: args.consoleSocket,
       });
     },
   };

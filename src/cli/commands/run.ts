@@ -28,13 +28,12 @@ export function runCommand(cli: CliContext): CommandModule<object, RunArgs> {
       .option('preserve-fds', { type: 'number', default: 0 })
       .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }) as unknown as Argv<RunArgs>,
     handler: async (args) => {
-      cli.refuse(args.consoleSocket !== undefined, '--console-socket: terminals are not supported yet');
       cli.refuse(!Number.isInteger(args.preserveFds) || args.preserveFds < 0, `--preserve-fds ${args.preserveFds}: must be a non-negative integer`);
       cli.checkPassedFds(cli.listenFds() + args.preserveFds, cli.listenFds() > 0 ? 'LISTEN_FDS/--preserve-fds' : '--preserve-fds');
       cli.refuse(args.keep, '--keep: not supported yet');
       const { runContainer } = await import('../../container/run');
       const code = await runContainer(cli.context(), {
-        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(), detach: args.detach,
+        id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(), consoleSocket: args.consoleSocket, detach: args.detach,
       });
       cli.setExitCode(code);
     },

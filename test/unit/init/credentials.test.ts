@@ -29,6 +29,7 @@ function processPlan(overrides: Partial<ProcessPlan> = {}): ProcessPlan {
     noNewPrivileges: false,
     oomScoreAdj: undefined,
     terminal: false,
+    consoleSize: undefined,
     apparmorProfile: undefined,
     selinuxLabel: undefined,
     ...overrides,
