@@ -10,7 +10,7 @@ function readMaster(fd: number, until: RegExp, timeoutMs = 10_000): string {
   let text = '';
   const buffer = Buffer.alloc(4096);
   while (!until.test(text) && Date.now() < deadline) {
-    let n = 0;
+    let n: number;
     try {
       n = fs.readSync(fd, buffer, 0, buffer.length, null);
     } catch (error) {

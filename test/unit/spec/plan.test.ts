@@ -46,6 +46,10 @@ describe('buildPlan: the fixture config', () => {
     expect(p.noPivot).toBe(false);
     expect(p.namespaces).toEqual(['pid', 'network', 'ipc', 'uts', 'mount']);
     expect(p.newNamespaceFlags).toBe(CloneFlags.NEWPID | CloneFlags.NEWNET | CloneFlags.NEWIPC | CloneFlags.NEWUTS | CloneFlags.NEWNS);
+    expect(p.joinNamespaces).toEqual([]);
+    expect(p.userNamespace).toBeUndefined();
+    expect(p.inUserNamespace).toBe(false);
+    expect(p.timeOffsets).toEqual([]);
     expect(p.rootPropagation).toBe(MountFlags.SLAVE | MountFlags.REC);
     expect(p.setupDev).toBe(true);
     expect(p.devices).toEqual([]);
@@ -158,11 +162,11 @@ describe('buildPlan: namespaces', () => {
     })));
     expect(e).toBeInstanceOf(NotSupportedError);
     expect(e.code).toBe('not-supported');
-    expect(e.message).toBe('config.json: not supported yet: /linux/namespaces (a container without its own mount namespace)');
+    expect(e.message).toBe('config.json: not supported yet: /linux/namespaces (a container without a mount namespace entry)');
   });
 
   it('refuses a config without linux or without namespaces the same way', () => {
-    const msg = 'config.json: not supported yet: /linux/namespaces (a container without its own mount namespace)';
+    const msg = 'config.json: not supported yet: /linux/namespaces (a container without a mount namespace entry)';
     expect(errorOf(() => plan(spec((s) => {
       delete (s as Partial<Spec>).linux;
     }))).message).toBe(msg);
@@ -176,6 +180,212 @@ describe('buildPlan: namespaces', () => {
       s.linux.namespaces = [{ type: 'mount', path: '' }, { type: 'pid', path: '' }];
     }));
     expect(p.newNamespaceFlags).toBe(CloneFlags.NEWNS | CloneFlags.NEWPID);
+    expect(p.joinNamespaces).toEqual([]);
+  });
+});
+
+describe('buildPlan: joined namespaces', () => {
+  it('joins a namespace with a path instead of creating it, keeping its pointer', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'pid' }, { type: 'network', path: '/var/run/netns/x' }];
+    }));
+    expect(p.joinNamespaces).toEqual([{ type: 'network', path: '/var/run/netns/x', pointer: '/linux/namespaces/2' }]);
+    expect(p.newNamespaceFlags).toBe(CloneFlags.NEWNS | CloneFlags.NEWPID);
+    expect(p.namespaces).toEqual(['mount', 'pid', 'network']);
+    expect(p.inUserNamespace).toBe(false);
+    expect(p.userNamespace).toBeUndefined();
+  });
+
+  it('keeps the joins in config order (stage 1 orders them)', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [
+        { type: 'mount', path: '/proc/1/ns/mnt' },
+        { type: 'uts', path: '/proc/1/ns/uts' },
+        { type: 'pid' },
+        { type: 'user', path: '/proc/1/ns/user' },
+        { type: 'ipc', path: '/proc/1/ns/ipc' },
+      ];
+    }));
+    expect(p.joinNamespaces).toEqual([
+      { type: 'mount', path: '/proc/1/ns/mnt', pointer: '/linux/namespaces/0' },
+      { type: 'uts', path: '/proc/1/ns/uts', pointer: '/linux/namespaces/1' },
+      { type: 'user', path: '/proc/1/ns/user', pointer: '/linux/namespaces/3' },
+      { type: 'ipc', path: '/proc/1/ns/ipc', pointer: '/linux/namespaces/4' },
+    ]);
+    expect(p.newNamespaceFlags).toBe(CloneFlags.NEWPID);
+    expect(p.namespaces).toEqual(['mount', 'uts', 'pid', 'user', 'ipc']);
+  });
+
+  it('accepts a joined mount namespace as the mount namespace entry', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount', path: '/proc/1/ns/mnt' }];
+    }));
+    expect(p.newNamespaceFlags).toBe(0);
+    expect(p.joinNamespaces).toEqual([{ type: 'mount', path: '/proc/1/ns/mnt', pointer: '/linux/namespaces/0' }]);
+  });
+
+  it('joins a user namespace with a path: in a user namespace, but no maps to write', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'user', path: '/proc/1/ns/user' }, { type: 'mount' }];
+    }));
+    expect(p.joinNamespaces).toEqual([{ type: 'user', path: '/proc/1/ns/user', pointer: '/linux/namespaces/0' }]);
+    expect(p.userNamespace).toBeUndefined();
+    expect(p.inUserNamespace).toBe(true);
+    expect(p.newNamespaceFlags).toBe(CloneFlags.NEWNS);
+  });
+});
+
+describe('buildPlan: user namespaces', () => {
+  const UID_MAPS = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const GID_MAPS = [{ containerID: 0, hostID: 200000, size: 1 }, { containerID: 1, hostID: 300000, size: 100 }];
+
+  it('plans a new user namespace with its maps, never as a CLONE_NEW* flag of the unshare', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.linux.uidMappings = UID_MAPS;
+      s.linux.gidMappings = GID_MAPS;
+    }));
+    expect(p.userNamespace).toEqual({ uidMappings: UID_MAPS, gidMappings: GID_MAPS });
+    expect(p.inUserNamespace).toBe(true);
+    expect(p.newNamespaceFlags).toBe(CloneFlags.NEWNS);
+    expect(p.newNamespaceFlags & CloneFlags.NEWUSER).toBe(0);
+    expect(p.namespaces).toEqual(['mount', 'user']);
+    expect(p.joinNamespaces).toEqual([]);
+  });
+
+  it('treats an empty path as a new user namespace', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'user', path: '' }, { type: 'mount' }];
+      s.linux.uidMappings = UID_MAPS;
+      s.linux.gidMappings = UID_MAPS;
+    }));
+    expect(p.userNamespace).toEqual({ uidMappings: UID_MAPS, gidMappings: UID_MAPS });
+    expect(p.joinNamespaces).toEqual([]);
+  });
+
+  it('defaults missing maps to empty lists', () => {
+    const p = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+    }));
+    expect(p.userNamespace).toEqual({ uidMappings: [], gidMappings: [] });
+  });
+
+  it('has no user namespace without a user entry', () => {
+    const p = plan(base());
+    expect(p.userNamespace).toBeUndefined();
+    expect(p.inUserNamespace).toBe(false);
+  });
+});
+
+describe('buildPlan: timeOffsets', () => {
+  function offsetsOf(timeOffsets: NonNullable<NonNullable<Spec['linux']>['timeOffsets']>) {
+    return plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'time' }];
+      s.linux.timeOffsets = timeOffsets;
+    })).timeOffsets;
+  }
+
+  it('plans both clocks in config order with bigint seconds', () => {
+    expect(offsetsOf({ boottime: { secs: 10, nanosecs: 5 }, monotonic: { secs: -3, nanosecs: 999999999 } })).toEqual([
+      { clock: 'boottime', secs: 10n, nanosecs: 5 },
+      { clock: 'monotonic', secs: -3n, nanosecs: 999999999 },
+    ]);
+  });
+
+  it('keeps seconds beyond 2^53 exact', () => {
+    const [offset] = offsetsOf({ monotonic: { secs: 9007199254740993n } });
+    expect(offset).toEqual({ clock: 'monotonic', secs: 9007199254740993n, nanosecs: 0 });
+    expect(typeof offset!.secs).toBe('bigint');
+  });
+
+  it('defaults missing secs and nanosecs to 0', () => {
+    expect(offsetsOf({ monotonic: {}, boottime: { nanosecs: 7 } })).toEqual([
+      { clock: 'monotonic', secs: 0n, nanosecs: 0 },
+      { clock: 'boottime', secs: 0n, nanosecs: 7 },
+    ]);
+  });
+
+  it('plans no offsets for an empty object or none', () => {
+    expect(offsetsOf({})).toEqual([]);
+    expect(plan(base()).timeOffsets).toEqual([]);
+  });
+
+  it.each(['realtime', 'Monotonic', 'boot time', ''])('refuses the clock name %j with its pointer', (clock) => {
+    const e = errorOf(() => offsetsOf({ monotonic: { secs: 1 }, [clock]: { secs: 1 } }));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).pointer).toBe(`/linux/timeOffsets/${clock}`);
+    expect(e.message).toBe(`config.json: /linux/timeOffsets/${clock} must be "monotonic" or "boottime", got ${JSON.stringify(clock)}`);
+  });
+});
+
+describe('buildPlan: sysfs in a user namespace', () => {
+  const SYSFS = { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
+  const SYSFS_FLAGS = MountFlags.NOSUID | MountFlags.NOEXEC | MountFlags.NODEV | MountFlags.RDONLY;
+
+  function sysMount(namespaces: NonNullable<NonNullable<Spec['linux']>['namespaces']>) {
+    return plan(spec((s) => {
+      s.linux.namespaces = namespaces;
+      s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }, SYSFS];
+    })).mounts;
+  }
+
+  it('bind-mounts the host /sys recursively and read-only in a new user namespace without a new network namespace', () => {
+    const mounts = sysMount([{ type: 'mount' }, { type: 'user' }]);
+    expect(mounts[1]).toEqual({
+      destination: '/sys',
+      source: '/sys',
+      type: 'bind',
+      bind: true,
+      recursiveBind: true,
+      flags: SYSFS_FLAGS,
+      clearedFlags: 0,
+      propagation: [],
+      data: '',
+    });
+    expect(mounts[0]).toMatchObject({ type: 'proc', bind: false });
+  });
+
+  it('adds nosuid, nodev and noexec to the bind even when the sysfs entry lacks them', () => {
+    const mounts = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.mounts = [{ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] }];
+    })).mounts;
+    expect(mounts[0]).toMatchObject({ type: 'bind', source: '/sys', flags: SYSFS_FLAGS });
+  });
+
+  it('does the same in a joined user namespace and with a joined network namespace', () => {
+    expect(sysMount([{ type: 'mount' }, { type: 'user', path: '/proc/1/ns/user' }])[1]).toMatchObject({ type: 'bind', source: '/sys', recursiveBind: true });
+    expect(sysMount([{ type: 'mount' }, { type: 'user' }, { type: 'network', path: '/var/run/netns/x' }])[1]).toMatchObject({ type: 'bind', source: '/sys' });
+  });
+
+  it('mounts sysfs itself with a new network namespace', () => {
+    expect(sysMount([{ type: 'mount' }, { type: 'user' }, { type: 'network' }])[1]).toMatchObject({
+      type: 'sysfs', source: 'sysfs', bind: false, recursiveBind: false, flags: SYSFS_FLAGS,
+    });
+  });
+
+  it('mounts sysfs itself outside a user namespace, with or without a network namespace', () => {
+    expect(sysMount([{ type: 'mount' }])[1]).toMatchObject({ type: 'sysfs', source: 'sysfs', bind: false });
+    expect(sysMount([{ type: 'mount' }, { type: 'network' }])[1]).toMatchObject({ type: 'sysfs', source: 'sysfs', bind: false });
+  });
+
+  it('leaves other mounts alone, and a sysfs elsewhere is rewritten too', () => {
+    const mounts = plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.mounts = [
+        { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] },
+        { destination: '/host-sys', type: 'sysfs', source: 'sysfs' },
+      ];
+    })).mounts;
+    expect(mounts[0]).toMatchObject({ type: 'tmpfs', source: 'tmpfs', bind: false, flags: MountFlags.NOSUID });
+    expect(mounts[1]).toMatchObject({ destination: '/host-sys', type: 'bind', source: '/sys', bind: true, recursiveBind: true });
+  });
+
+  it('keeps /dev populated when sysfs becomes a bind', () => {
+    expect(plan(spec((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.mounts = [SYSFS];
+    })).setupDev).toBe(true);
   });
 });
 
@@ -183,21 +393,15 @@ describe('buildPlan: fields not supported yet', () => {
   const cases: Array<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void, string]> = [
     ['hooks', (s) => { s.hooks = { prestart: [{ path: '/bin/true' }] }; }, '/hooks'],
     ['terminal', (s) => { s.process.terminal = true; }, '/process/terminal (terminals arrive with --console-socket support)'],
-    ['apparmorProfile', (s) => { s.process.apparmorProfile = 'docker-default'; }, '/process/apparmorProfile'],
-    ['selinuxLabel', (s) => { s.process.selinuxLabel = 'system_u:system_r:container_t:s0'; }, '/process/selinuxLabel'],
     ['ioPriority', (s) => { s.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, '/process/ioPriority'],
     ['scheduler', (s) => { s.process.scheduler = { policy: 'SCHED_OTHER' }; }, '/process/scheduler'],
     ['execCPUAffinity', (s) => { s.process.execCPUAffinity = { initial: '0', final: '0-3' }; }, '/process/execCPUAffinity'],
     ['username', (s) => { s.process.user.username = 'root'; }, '/process/user/username (Windows only)'],
-    ['uidMappings', (s) => { s.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, '/linux/uidMappings'],
-    ['gidMappings', (s) => { s.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, '/linux/gidMappings'],
     ['resources', (s) => { s.linux.resources = { pids: { limit: 10 } }; }, '/linux/resources (cgroup limits)'],
     ['cgroupsPath', (s) => { s.linux.cgroupsPath = '/tsrun/c1'; }, '/linux/cgroupsPath'],
     ['seccomp', (s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, '/linux/seccomp'],
-    ['timeOffsets', (s) => { s.linux.timeOffsets = { monotonic: { secs: 1 } }; }, '/linux/timeOffsets'],
     ['personality', (s) => { s.linux.personality = { domain: 'LINUX32' }; }, '/linux/personality'],
     ['intelRdt', (s) => { s.linux.intelRdt = { closID: 'guaranteed' }; }, '/linux/intelRdt'],
-    ['mountLabel', (s) => { s.linux.mountLabel = 'system_u:object_r:container_file_t:s0'; }, '/linux/mountLabel'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],
     ['idmapped mount (uid)', (s) => {
@@ -206,12 +410,6 @@ describe('buildPlan: fields not supported yet', () => {
         { destination: '/data', type: 'bind', source: '/srv', uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] },
       ];
     }, '/mounts/1/uidMappings (idmapped mounts)'],
-    ['namespace path', (s) => {
-      s.linux.namespaces = [{ type: 'mount' }, { type: 'pid' }, { type: 'network', path: '/var/run/netns/x' }];
-    }, '/linux/namespaces/2/path (joining existing namespaces)'],
-    ['user namespace', (s) => {
-      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
-    }, '/linux/namespaces/1 (user namespaces)'],
   ];
 
   it.each(cases)('refuses %s with its pointer', (_name, edit, rest) => {
@@ -237,13 +435,6 @@ describe('buildPlan: fields not supported yet', () => {
       s.mounts = [{ destination: '/data', type: 'bind', source: '/srv', gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }];
     })));
     expect(e.message).toBe('config.json: not supported yet: /mounts/0/gidMappings (idmapped mounts)');
-  });
-
-  it('refuses a user namespace that also has a path by its path first', () => {
-    const e = errorOf(() => plan(spec((s) => {
-      s.linux.namespaces = [{ type: 'user', path: '/proc/1/ns/user' }, { type: 'mount' }];
-    })));
-    expect(e.message).toBe('config.json: not supported yet: /linux/namespaces/0/path (joining existing namespaces)');
   });
 
   it('refuses before looking at anything else (even a config without root)', () => {
@@ -661,6 +852,31 @@ describe('buildPlan: process', () => {
       expect(e).toBeInstanceOf(ConfigError);
       expect(e.message).toBe('config.json: /process/args must be a non-empty array');
     }
+  });
+});
+
+describe('buildPlan: security labels', () => {
+  it('carries the AppArmor profile, the SELinux process label and the mount label', () => {
+    const p = plan(spec((s) => {
+      s.process.apparmorProfile = 'docker-default';
+      s.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+      s.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
+    }));
+    expect(p.process.apparmorProfile).toBe('docker-default');
+    expect(p.process.selinuxLabel).toBe('system_u:system_r:container_t:s0');
+    expect(p.mountLabel).toBe('system_u:object_r:container_file_t:s0');
+  });
+
+  it('treats empty or missing labels as none', () => {
+    const p = plan(spec((s) => {
+      s.process.apparmorProfile = '';
+      s.process.selinuxLabel = '';
+      s.linux.mountLabel = '';
+    }));
+    expect(p.process.apparmorProfile).toBeUndefined();
+    expect(p.process.selinuxLabel).toBeUndefined();
+    expect(p.mountLabel).toBeUndefined();
+    expect(plan(base()).mountLabel).toBeUndefined();
   });
 });
 
