@@ -56,12 +56,18 @@ function mountOne(sys: Sys, rootfs: string, step: MountStep, mountLabel?: string
       sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | remountFlags(sys, target, step.flags, step.clearedFlags), null);
     }
     for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
+    applyRecursive(sys, target, step);
     return;
   }
   const target = mkdirAllInRoot(rootfs, step.destination);
   const data = withMountLabel(step, mountLabel);
   sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
   for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
+  applyRecursive(sys, target, step);
+}
+
+function applyRecursive(sys: Sys, target: string, step: MountStep): void {
+  if (step.recursive.set !== 0 || step.recursive.clear !== 0) sys.mountSetattrRecursive(target, step.recursive.set, step.recursive.clear);
 }
 
 /**

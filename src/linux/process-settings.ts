@@ -132,11 +132,10 @@ export function setCpuAffinity(mask: readonly bigint[]): void {
 /** The caller's CPU affinity as 64-bit words (room for 8192 CPUs). */
 export function getCpuAffinity(): bigint[] {
   const buffer = Buffer.alloc(1024);
-  const size = check(fn('int sched_getaffinity(int, size_t, void *)')(0, buffer.length, buffer), 'sched_getaffinity');
-  // The glibc wrapper returns 0 and clears the rest; the raw call returns the kernel's size: read all of it.
-  const bytes = size > 0 ? size : buffer.length;
+  // glibc's wrapper returns 0 and zeroes what the kernel did not fill in.
+  check(fn('int sched_getaffinity(int, size_t, void *)')(0, buffer.length, buffer), 'sched_getaffinity');
   const words: bigint[] = [];
-  for (let offset = 0; offset + 8 <= bytes; offset += 8) {
+  for (let offset = 0; offset < buffer.length; offset += 8) {
     words.push(LITTLE_ENDIAN ? buffer.readBigUInt64LE(offset) : buffer.readBigUInt64BE(offset));
   }
   while (words.length > 1 && words[words.length - 1] === 0n) words.pop();

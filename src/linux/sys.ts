@@ -49,6 +49,8 @@ export interface Sys {
   capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
   prlimit(resource: number, soft: bigint, hard: bigint): void;
   ioctl(fd: number, request: number, arg: number): number;
+  /** mount_setattr(AT_FDCWD, path, AT_RECURSIVE, {attr_set, attr_clr}) over the whole mount tree at path. */
+  mountSetattrRecursive(path: string, set: number, clear: number): void;
   /** The ST_* mount flags of the file system holding `path` (statfs f_flags; same values as MS_*). */
   mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
@@ -257,6 +259,14 @@ export function createSys(): Sys {
     },
     ioctl(fd, request, arg) {
       return check(fn('int ioctl(int, unsigned long, ...)')(fd, request, 'unsigned long', arg), 'ioctl', `fd ${fd} request 0x${request.toString(16)}`);
+    },
+    mountSetattrRecursive(path, set, clear) {
+      const attr = Buffer.alloc(32); // struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each)
+      attr.writeBigUInt64LE(BigInt(set), 0);
+      attr.writeBigUInt64LE(BigInt(clear), 8);
+      const AT_FDCWD = -100;
+      const AT_RECURSIVE = 0x8000;
+      check(syscall('mount_setattr', 'int', AT_FDCWD, 'const char *', path, 'unsigned int', AT_RECURSIVE, 'void *', attr, 'size_t', 32), 'mount_setattr', `\`${path}\``);
     },
     mountFlagsOf(path) {
       // struct statfs on 64-bit Linux: ten 8-byte fields, then f_flags at offset 80, then spares (120 bytes).

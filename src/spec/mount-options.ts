@@ -12,7 +12,49 @@ export interface ParsedMountOptions {
   recursiveBind: boolean;
   /** Options the kernel does not know as flags: passed as the comma-separated data string (e.g. mode=755). */
   data: string[];
+  /** Recursive attributes (rro, rnosuid, …): MOUNT_ATTR_* bits set and cleared with mount_setattr(AT_RECURSIVE). */
+  recursive: { set: number; clear: number };
 }
+
+/** MOUNT_ATTR_* values of linux/mount.h. */
+export const MountAttr = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  ATIME_MASK: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/**
+ * The recursive variants runc accepts. An atime mode replaces the whole atime mask (the kernel refuses partial
+ * atime changes), and clearing one (ratime, rnorelatime, rnostrictatime) returns the tree to the default relatime.
+ */
+const RECURSIVE: Record<string, { set: number; clear: number }> = {
+  rro: { set: MountAttr.RDONLY, clear: 0 },
+  rrw: { set: 0, clear: MountAttr.RDONLY },
+  rnosuid: { set: MountAttr.NOSUID, clear: 0 },
+  rsuid: { set: 0, clear: MountAttr.NOSUID },
+  rnodev: { set: MountAttr.NODEV, clear: 0 },
+  rdev: { set: 0, clear: MountAttr.NODEV },
+  rnoexec: { set: MountAttr.NOEXEC, clear: 0 },
+  rexec: { set: 0, clear: MountAttr.NOEXEC },
+  rnodiratime: { set: MountAttr.NODIRATIME, clear: 0 },
+  rdiratime: { set: 0, clear: MountAttr.NODIRATIME },
+  rnosymfollow: { set: MountAttr.NOSYMFOLLOW, clear: 0 },
+  rsymfollow: { set: 0, clear: MountAttr.NOSYMFOLLOW },
+  rrelatime: { set: MountAttr.RELATIME, clear: MountAttr.ATIME_MASK },
+  rnoatime: { set: MountAttr.NOATIME, clear: MountAttr.ATIME_MASK },
+  rstrictatime: { set: MountAttr.STRICTATIME, clear: MountAttr.ATIME_MASK },
+  ratime: { set: MountAttr.RELATIME, clear: MountAttr.ATIME_MASK },
+  rnorelatime: { set: MountAttr.RELATIME, clear: MountAttr.ATIME_MASK },
+  rnostrictatime: { set: MountAttr.RELATIME, clear: MountAttr.ATIME_MASK },
+};
 
 const SET: Record<string, number> = {
   ro: MountFlags.RDONLY, nosuid: MountFlags.NOSUID, nodev: MountFlags.NODEV, noexec: MountFlags.NOEXEC,
@@ -40,11 +82,7 @@ const PROPAGATION: Record<string, number> = {
  * Options that change how a mount is made rather than what the kernel is told and that tsrun does not
  * implement yet. Passing them to the kernel as data would fail obscurely or, worse, succeed without the effect.
  */
-const NOT_YET: ReadonlySet<string> = new Set([
-  'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime',
-  'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow',
-  'idmap', 'ridmap', 'tmpcopyup',
-]);
+const NOT_YET: ReadonlySet<string> = new Set(['idmap', 'ridmap', 'tmpcopyup']);
 
 export class UnsupportedMountOption extends Error {
   constructor(readonly option: string) {
@@ -53,7 +91,9 @@ export class UnsupportedMountOption extends Error {
 }
 
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
-  const parsed: ParsedMountOptions = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [] };
+  const parsed: ParsedMountOptions = {
+    flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], recursive: { set: 0, clear: 0 },
+  };
   for (const option of options ?? []) {
     if (option === 'bind' || option === 'rbind') {
       parsed.bind = true;
@@ -66,6 +106,11 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       parsed.clearedFlags |= CLEAR[option]!;
     } else if (Object.hasOwn(PROPAGATION, option)) {
       parsed.propagation.push(PROPAGATION[option]!);
+    } else if (Object.hasOwn(RECURSIVE, option)) {
+      // A later option wins over an earlier one touching the same bits.
+      const { set, clear } = RECURSIVE[option]!;
+      parsed.recursive.set = (parsed.recursive.set & ~clear) | set;
+      parsed.recursive.clear = (parsed.recursive.clear & ~set) | clear;
     } else if (NOT_YET.has(option)) {
       throw new UnsupportedMountOption(option);
     } else if (option !== 'defaults') {

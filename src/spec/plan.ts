@@ -59,6 +59,8 @@ export interface MountStep {
   clearedFlags: number;
   propagation: number[];
   data: string;
+  /** MOUNT_ATTR_* to set and clear on the whole mounted tree (recursive options such as rro). */
+  recursive: { set: number; clear: number };
 }
 
 export interface DeviceNode {
@@ -214,6 +216,7 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
       clearedFlags: options.clearedFlags,
       propagation: options.propagation,
       data: options.data.join(','),
+      recursive: options.recursive,
     };
   });
 }

@@ -200,12 +200,13 @@ export const MAX_CPU = 65536;
  * - runtime-spec: `initial` is where "a runtime parent process" runs before the transition to the container's
  *   cgroup, `final` where the process runs after it; an omitted or empty `final` means the default affinity of
  *   the cgroup (`linux.resources.cpu.cpus`). The spec also says the setting "is not applicable to the
- *   container's init process": runc applies it only to `runc exec` processes (runc/nsexec sets `initial`
- *   before joining the cgroup, `final` after), and gives the container's first process the default affinity.
- * - tsrun has no cgroups yet, so there is no transition between the two: whoever applies this plan applies
- *   `initial` as early as it can in the process that will exec (so tsrun's own setup steps run on those CPUs
- *   too) and `final` last, right before execve. Without `final` the process keeps `initial` (there is no
- *   cgroup whose cpuset the kernel would reset it to).
+ *   container's init process".
+ * - runc: `initial` is set in nsexec, before the process joins the container's cgroup (so runc's own setup
+ *   stages already run there), `final` once it is in its final cgroup; runc's tests exercise both through
+ *   `runc exec`, and its `runc run` test expects the first process to get the default (all-CPU) affinity.
+ * - tsrun has no cgroups yet, so there is no transition between the two: both are applied in the init right
+ *   before execve, `initial` first and `final` last, so `final` wins when both are set. Without `final` the
+ *   process keeps `initial` (there is no cgroup whose cpuset the kernel would reset it to).
  * Returns undefined when neither list is set (absent or empty string).
  */
 export function planCpuAffinity(value: unknown): CpuAffinityPlan | undefined {

@@ -196,6 +196,9 @@ export class FakeSys implements Sys {
   ioctl(fd: number, request: number, arg: number): number {
     return this.call('ioctl', [fd, request, arg], () => 0);
   }
+  mountSetattrRecursive(path: string, set: number, clear: number): void {
+    this.call('mountSetattrRecursive', [path, set, clear], () => undefined);
+  }
   mountFlagsOf(path: string): number {
     return this.call('mountFlagsOf', [path], () => 0);
   }

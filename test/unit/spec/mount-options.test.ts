@@ -1,9 +1,9 @@
 // parseMountOptions: a config.json mount's options → mount(2) flags, cleared flags, propagation and data.
 import { describe, expect, it } from 'vitest';
 import { MountFlags } from '../../../src/linux/constants';
-import { parseMountOptions, UnsupportedMountOption } from '../../../src/spec/mount-options';
+import { MountAttr, parseMountOptions, UnsupportedMountOption } from '../../../src/spec/mount-options';
 
-const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [] };
+const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], recursive: { set: 0, clear: 0 } };
 
 const SET_OPTIONS: Array<[string, number]> = [
   ['ro', MountFlags.RDONLY],
@@ -39,10 +39,20 @@ const CLEAR_OPTIONS: Array<[string, number, string]> = [
   ['loud', MountFlags.SILENT, 'silent'],
 ];
 
-const NOT_YET = [
-  'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime',
-  'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow',
-  'idmap', 'ridmap', 'tmpcopyup',
+const NOT_YET = ['idmap', 'ridmap', 'tmpcopyup'];
+
+const ATIME = MountAttr.ATIME_MASK;
+// [option, MOUNT_ATTR_* set, MOUNT_ATTR_* cleared]
+const RECURSIVE: Array<[string, number, number]> = [
+  ['rro', MountAttr.RDONLY, 0], ['rrw', 0, MountAttr.RDONLY],
+  ['rnosuid', MountAttr.NOSUID, 0], ['rsuid', 0, MountAttr.NOSUID],
+  ['rnodev', MountAttr.NODEV, 0], ['rdev', 0, MountAttr.NODEV],
+  ['rnoexec', MountAttr.NOEXEC, 0], ['rexec', 0, MountAttr.NOEXEC],
+  ['rnodiratime', MountAttr.NODIRATIME, 0], ['rdiratime', 0, MountAttr.NODIRATIME],
+  ['rnosymfollow', MountAttr.NOSYMFOLLOW, 0], ['rsymfollow', 0, MountAttr.NOSYMFOLLOW],
+  ['rrelatime', MountAttr.RELATIME, ATIME], ['rnoatime', MountAttr.NOATIME, ATIME],
+  ['rstrictatime', MountAttr.STRICTATIME, ATIME], ['ratime', MountAttr.RELATIME, ATIME],
+  ['rnorelatime', MountAttr.RELATIME, ATIME], ['rnostrictatime', MountAttr.RELATIME, ATIME],
 ];
 
 describe('parseMountOptions', () => {
@@ -163,7 +173,21 @@ describe('parseMountOptions', () => {
   });
 
   it('reports the first unsupported option', () => {
-    expect(() => parseMountOptions(['ro', 'tmpcopyup', 'rro'])).toThrow(expect.objectContaining({ option: 'tmpcopyup' }));
+    expect(() => parseMountOptions(['ro', 'tmpcopyup', 'idmap'])).toThrow(expect.objectContaining({ option: 'tmpcopyup' }));
+  });
+
+  it.each(RECURSIVE)('maps %s to MOUNT_ATTR set 0x%s clear 0x%s', (option, set, clear) => {
+    expect(parseMountOptions([option]).recursive).toEqual({ set, clear });
+  });
+
+  it('lets a later recursive option win over an earlier one', () => {
+    expect(parseMountOptions(['rro', 'rrw']).recursive).toEqual({ set: 0, clear: MountAttr.RDONLY });
+    expect(parseMountOptions(['rrw', 'rro']).recursive).toEqual({ set: MountAttr.RDONLY, clear: 0 });
+    expect(parseMountOptions(['rnoatime', 'rstrictatime']).recursive).toEqual({ set: MountAttr.STRICTATIME, clear: ATIME });
+    expect(parseMountOptions(['rro', 'rnosuid', 'rnoatime']).recursive).toEqual({
+      // The kernel's documented way to change the atime mode: clear the whole mask, set the new mode.
+      set: MountAttr.RDONLY | MountAttr.NOSUID | MountAttr.NOATIME, clear: ATIME,
+    });
   });
 
   it('does not modify the options array', () => {

@@ -1,0 +1,53 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { integrationSkipReason, Sandbox, SHARED_ROOTFS } from '../helpers/tsrun';
+
+describe.skipIf(integrationSkipReason !== undefined)(`mounts${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : ''}`, () => {
+  let sb: Sandbox;
+  beforeEach(() => {
+    sb = new Sandbox('tsrun-mounts');
+  });
+  afterEach(() => {
+    sb.cleanup();
+  });
+
+  const probe = (p: string, name: string) => `touch ${p} 2>/dev/null && echo ${name}=rw || echo ${name}=ro`;
+
+  it('rro makes a bind mount and every mount under it read-only; plain ro only the top one', () => {
+    // Mounts are made in the container's mount namespace before pivot_root, so a bind source may name a tree
+    // built by earlier entries: a tmpfs at /tmp/t with a tmpfs submount at /tmp/t/sub.
+    const tree = `${SHARED_ROOTFS}/tmp/t`;
+    const config = sb.config(['sh', '-c', [probe('/tmp/r/sub/x', 'rro-sub'), probe('/tmp/r/y', 'rro-top'), probe('/tmp/p/sub/x', 'ro-sub'), probe('/tmp/p/y', 'ro-top')].join('; ')]);
+    config.mounts.push(
+      { destination: '/tmp/t', type: 'tmpfs', source: 'tmpfs', options: ['mode=777'] },
+      { destination: '/tmp/t/sub', type: 'tmpfs', source: 'tmpfs', options: ['mode=777'] },
+      { destination: '/tmp/r', type: 'bind', source: tree, options: ['rbind', 'rro'] },
+      { destination: '/tmp/p', type: 'bind', source: tree, options: ['rbind', 'ro'] },
+    );
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['rro-sub=ro', 'rro-top=ro', 'ro-sub=rw', 'ro-top=ro']);
+  });
+
+  it('recursive options show in mountinfo of the submounts (rnosuid, rnodev, rnoexec, rnoatime)', () => {
+    const tree = `${SHARED_ROOTFS}/tmp/t`;
+    const config = sb.config(['sh', '-c', 'grep " /tmp/r/sub " /proc/self/mountinfo | cut -d" " -f6']);
+    config.mounts.push(
+      { destination: '/tmp/t', type: 'tmpfs', source: 'tmpfs' },
+      { destination: '/tmp/t/sub', type: 'tmpfs', source: 'tmpfs' },
+      { destination: '/tmp/r', type: 'bind', source: tree, options: ['rbind', 'rnosuid', 'rnodev', 'rnoexec', 'rnoatime'] },
+    );
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split(',').sort()).toEqual(['noatime', 'nodev', 'noexec', 'nosuid', 'rw'].sort());
+  });
+
+  it('an unknown mount type fails create naming the config entry, and nothing is left', () => {
+    const config = sb.config(['true']);
+    config.mounts.push({ destination: '/tmp/x', type: 'nosuchfs', source: 'none' });
+    const id = sb.newId();
+    const r = sb.tsrun(['create', '-b', sb.bundle(config), id]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe('mount (config.json /mounts/7: nosuchfs "none" on /tmp/x): ENODEV (No such device)');
+    expect(sb.tsrun(['state', id]).stderr).toContain('does not exist');
+  });
+});
