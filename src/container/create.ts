@@ -4,7 +4,8 @@ import { RuntimeError } from '../errors';
 import { containerInit } from '../init/container-init';
 import { OpenFlags, SIGKILL } from '../linux/constants';
 import { connectUnix } from '../linux/unix-socket';
-import { parseProcStat } from '../linux/proc-parsers';
+import { parseCgroupFile, parseMountInfo, parseProcStat } from '../linux/proc-parsers';
+import { planCgroupMount } from '../spec/cgroup-mount-plan';
 import { formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
 import { spawnContainerInit } from '../ns/spawn-init';
@@ -64,6 +65,24 @@ export function loadBundle(id: string, bundleArg: string, noPivot: boolean, noNe
   return { spec, plan };
 }
 
+/**
+ * Resolves `type: cgroup` mounts against the host's cgroup layout, read here in the host's cgroup namespace
+ * (the container inherits tsrun's cgroups until cgroup placement exists).
+ */
+function withCgroupMountActions(plan: ContainerPlan): ContainerPlan {
+  if (!plan.mounts.some((m) => m.type === 'cgroup' && !m.bind)) return plan;
+  const context = {
+    mounts: parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')),
+    cgroups: parseCgroupFile(fs.readFileSync('/proc/self/cgroup', 'utf8')),
+    cgroupNamespace: plan.namespaces.includes('cgroup'),
+    userNamespace: plan.inUserNamespace,
+  };
+  return {
+    ...plan,
+    mounts: plan.mounts.map((m) => (m.type === 'cgroup' && !m.bind ? { ...m, cgroupActions: planCgroupMount(m.destination, context) } : m)),
+  };
+}
+
 /** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
 function checkTerminalOptions(terminal: boolean, consoleSocket: string | undefined, foreground: boolean): void {
   if (terminal && consoleSocket === undefined && foreground) {
@@ -102,7 +121,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   validateContainerId(options.id);
   const loaded = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
   const spec = loaded.spec;
-  let plan = applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn);
+  let plan = withCgroupMountActions(applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn));
   const listenFds = options.listenFds ?? 0;
   const extraFds = listenFds + (options.preserveFds ?? 0);
   if (listenFds > 0) {

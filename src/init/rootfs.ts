@@ -4,6 +4,7 @@ import { RuntimeError } from '../errors';
 import { MNT_DETACH, MountFlags } from '../linux/constants';
 import { SyscallError } from '../linux/errno';
 import type { Sys } from '../linux/sys';
+import type { CgroupMountAction } from '../spec/cgroup-mount-plan';
 import type { ContainerPlan, MountStep } from '../spec/plan';
 import { createDevices, createDevSymlinks } from './devices';
 import { mkdirAllInRoot, resolveInRoot } from './secure-path';
@@ -59,11 +60,48 @@ function mountOne(sys: Sys, rootfs: string, step: MountStep, mountLabel?: string
     applyRecursive(sys, target, step);
     return;
   }
+  if (step.cgroupActions) {
+    mountCgroupView(sys, rootfs, step, step.cgroupActions);
+    return;
+  }
   const target = mkdirAllInRoot(rootfs, step.destination);
   const data = withMountLabel(step, mountLabel);
   sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
   for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
   applyRecursive(sys, target, step);
+}
+
+/** Executes a planned cgroup view (src/spec/cgroup-mount-plan.ts); a read-only mount is read-only throughout. */
+function mountCgroupView(sys: Sys, rootfs: string, step: MountStep, actions: readonly CgroupMountAction[]): void {
+  const base = (step.flags | MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC) & ~MountFlags.REMOUNT;
+  const readonly = (step.flags & MountFlags.RDONLY) !== 0;
+  let tmpfs: string | undefined;
+  for (const action of actions) {
+    if (action.kind === 'symlink') {
+      const link = resolveInRoot(rootfs, action.link);
+      if (!fs.existsSync(link)) fs.symlinkSync(action.to, link);
+      continue;
+    }
+    const target = mkdirAllInRoot(rootfs, action.target);
+    switch (action.kind) {
+      case 'tmpfs':
+        // Writable while the entries are made; made read-only at the end when asked.
+        sys.mount('tmpfs', target, 'tmpfs', base & ~MountFlags.RDONLY, 'mode=755');
+        tmpfs = target;
+        break;
+      case 'cgroup-v1':
+        sys.mount('cgroup', target, 'cgroup', base, action.controllers);
+        break;
+      case 'cgroup2':
+        sys.mount('cgroup2', target, 'cgroup2', base, null);
+        break;
+      case 'bind':
+        sys.mount(action.source, target, null, MountFlags.BIND | MountFlags.REC, null);
+        sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | remountFlags(sys, target, base, 0), null);
+        break;
+    }
+  }
+  if (tmpfs !== undefined && readonly) sys.mount(null, tmpfs, null, MountFlags.REMOUNT | base, 'mode=755');
 }
 
 function applyRecursive(sys: Sys, target: string, step: MountStep): void {

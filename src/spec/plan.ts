@@ -4,6 +4,7 @@ import { MountFlags } from '../linux/constants';
 import { CAPABILITIES } from './capabilities';
 import { RLIMITS } from './rlimits';
 import { parseMountOptions, UnsupportedMountOption } from './mount-options';
+import type { CgroupMountAction } from './cgroup-mount-plan';
 import { NAMESPACE_FLAGS, type NamespaceJoin } from './namespaces';
 import type { IdMapping, Int64, Linux, NamespaceType, Spec } from './types';
 
@@ -61,6 +62,8 @@ export interface MountStep {
   data: string;
   /** MOUNT_ATTR_* to set and clear on the whole mounted tree (recursive options such as rro). */
   recursive: { set: number; clear: number };
+  /** For `type: cgroup`: how to build the cgroupfs view (filled in by create from the host's cgroup layout). */
+  cgroupActions?: CgroupMountAction[];
 }
 
 export interface DeviceNode {

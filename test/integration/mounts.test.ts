@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { integrationSkipReason, Sandbox, SHARED_ROOTFS } from '../helpers/tsrun';
 
@@ -50,4 +51,27 @@ describe.skipIf(integrationSkipReason !== undefined)(`mounts${integrationSkipRea
     expect(r.stderr.trim()).toBe('mount (config.json /mounts/7: nosuchfs "none" on /tmp/x): ENODEV (No such device)');
     expect(sb.tsrun(['state', id]).stderr).toContain('does not exist');
   });
+
+  it.each([
+    ['with a cgroup namespace', [{ type: 'cgroup' }]],
+    ['without a cgroup namespace', []],
+    ['in a user namespace', [{ type: 'cgroup' }, { type: 'user' }]],
+  ])('a cgroup mount shows every host hierarchy, read-only (%s)', (_name, extra) => {
+    const config = sb.config(['sh', '-c', 'ls /sys/fs/cgroup | tr "\\n" " "; echo; ls /sys/fs/cgroup/memory/cgroup.procs; touch /sys/fs/cgroup/memory/x 2>/dev/null && echo rw || echo ro']);
+    config.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
+    config.linux.namespaces.push(...extra);
+    if (extra.some((ns) => ns.type === 'user')) {
+      config.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      config.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    }
+    const hostHierarchies = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+      .filter((l) => / - cgroup2? /.test(l)).map((l) => l.split(' ')[4]!).filter((p) => p.startsWith('/sys/fs/cgroup/')).map((p) => p.slice('/sys/fs/cgroup/'.length)).sort();
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    const [list, procs, probe] = r.stdout.trim().split('\n');
+    if (hostHierarchies.length > 0) expect(list!.trim().split(' ').filter((e) => hostHierarchies.includes(e)).sort()).toEqual(hostHierarchies);
+    expect(procs).toBe('/sys/fs/cgroup/memory/cgroup.procs');
+    expect(probe).toBe('ro');
+  });
 });
+
