@@ -47,7 +47,8 @@ export function createDevSymlinks(rootfs: string): void {
   ];
   if (fs.existsSync('/proc/kcore')) links.push(['/proc/kcore', '/dev/core']);
   for (const [target, link] of links) {
-    const where = resolveInRoot(rootfs, link);
+    // Resolve the directory only: the link itself may already exist (and point anywhere).
+    const where = path.join(resolveInRoot(rootfs, path.posix.dirname(link)), path.posix.basename(link));
     try {
       fs.symlinkSync(target, where);
     } catch (error) {

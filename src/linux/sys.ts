@@ -51,7 +51,7 @@ export interface Sys {
   ioctl(fd: number, request: number, arg: number): number;
   /** mount_setattr(AT_FDCWD, path, AT_RECURSIVE, {attr_set, attr_clr}) over the whole mount tree at path. */
   mountSetattrRecursive(path: string, set: number, clear: number): void;
-  /** The ST_* mount flags of the file system holding `path` (statfs f_flags; same values as MS_*). */
+  /** The MS_* flags of the mount holding `path` (from statfs f_flags, translated from ST_*). */
   mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
   joinSessionKeyring(name: string): boolean;
@@ -98,6 +98,18 @@ function markAllDoFork(): void {
   const [first, second] = doForkRanges.ranges;
   madvise(first![0], first![1], 11);
   if (second) madvise(second[0], second[1], 11);
+}
+
+/** statfs reports ST_* flags; most equal their MS_* twins, relatime and nosymfollow do not. */
+const ST_TO_MS: ReadonlyArray<[number, number]> = [
+  [0x1, 0x1], [0x2, 0x2], [0x4, 0x4], [0x8, 0x8], [0x10, 0x10], [0x40, 0x40],
+  [0x400, 0x400], [0x800, 0x800], [0x1000, 0x200000], [0x2000, 0x100],
+];
+
+export function stFlagsToMountFlags(st: number): number {
+  let flags = 0;
+  for (const [stFlag, msFlag] of ST_TO_MS) if (st & stFlag) flags |= msFlag;
+  return flags;
 }
 
 export function createSys(): Sys {
@@ -272,7 +284,7 @@ export function createSys(): Sys {
       // struct statfs on 64-bit Linux: ten 8-byte fields, then f_flags at offset 80, then spares (120 bytes).
       const buffer = Buffer.alloc(120);
       check(fn('int statfs(const char *, void *)')(path, buffer), 'statfs', `\`${path}\``);
-      return Number(buffer.readBigUInt64LE(80) & 0xffffffffn);
+      return stFlagsToMountFlags(Number(buffer.readBigUInt64LE(80) & 0xffffffffn));
     },
     joinSessionKeyring(name) {
       const result = syscall('keyctl', 'int', 1, 'const char *', name);

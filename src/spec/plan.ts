@@ -237,6 +237,8 @@ function sysfsAsBind(step: MountStep): MountStep {
     recursiveBind: true,
     flags: step.flags | MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC,
     data: '',
+    // Read-only all the way down (runc makes only the top read-only; /sys/fs/cgroup below would stay writable).
+    recursive: (step.flags & MountFlags.RDONLY) !== 0 ? { set: 0x1, clear: 0 } : step.recursive,
   };
 }
 

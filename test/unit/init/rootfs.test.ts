@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
+import { createDevices } from '../../../src/init/devices';
 import { finalizeRootfs, prepareRootfs } from '../../../src/init/rootfs';
 import { MNT_DETACH, MountFlags } from '../../../src/linux/constants';
 import { Errno, SyscallError } from '../../../src/linux/errno';
@@ -15,7 +16,10 @@ import type { Spec } from '../../../src/spec/types';
 import { FakeSys, type SysCall } from '../../helpers/fake-sys';
 
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/busybox/config.json', import.meta.url));
-const { BIND, REC, REMOUNT, RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME, SLAVE, PRIVATE, SHARED, UNBINDABLE, MOVE } = MountFlags;
+const {
+  BIND, REC, REMOUNT, RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME, SLAVE, PRIVATE, SHARED, UNBINDABLE, MOVE,
+  NOATIME, NODIRATIME, RELATIME, NOSYMFOLLOW, SYNCHRONOUS, MANDLOCK,
+} = MountFlags;
 const IFCHR = 0o020000;
 const IFBLK = 0o060000;
 const IFIFO = 0o010000;
@@ -363,6 +367,83 @@ describe('prepareRootfs: config mounts', () => {
   });
 });
 
+describe('prepareRootfs: bind remounts keep the flags the mount already has', () => {
+  let hostDir: string;
+
+  beforeEach(() => {
+    hostDir = path.join(scratch, 'host-dir');
+    fs.mkdirSync(hostDir);
+  });
+
+  /** Every call about config.json's one mount (in a fresh rootfs), the mount holding it having `sourceFlags`. */
+  function bindCalls(options: string[], sourceFlags: number): SysCall[] {
+    fs.rmSync(rootfs, { recursive: true, force: true });
+    fs.mkdirSync(rootfs);
+    const sys = fakeSys().implement('mountFlagsOf', () => sourceFlags);
+    prepareRootfs(sys, plan(base((s) => {
+      s.mounts = [{ destination: '/data', source: hostDir, options }];
+    })));
+    const target = `${R()}/data`;
+    return sys.calls.filter((c) => (c.name === 'mountFlagsOf' ? c.args[0] : c.args[1]) === target);
+  }
+
+  it('keeps nosuid, nodev and relatime of the source on an ro remount, asking for the flags of the bind target', () => {
+    expect(bindCalls(['bind', 'ro'], NOSUID | NODEV | RELATIME)).toEqual([
+      mount(hostDir, `${R()}/data`, null, BIND),
+      call('mountFlagsOf', `${R()}/data`),
+      mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOSUID | NODEV | RELATIME),
+    ]);
+  });
+
+  it('keeps noexec, nodiratime and nosymfollow too', () => {
+    const [, , remount] = bindCalls(['rbind', 'ro'], NOEXEC | NODIRATIME | NOSYMFOLLOW);
+    expect(remount).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOEXEC | NODIRATIME | NOSYMFOLLOW));
+  });
+
+  it('clears nosuid for "suid", nodev for "dev" and noexec for "exec"', () => {
+    const source = NOSUID | NODEV | NOEXEC | RELATIME;
+    expect(bindCalls(['bind', 'ro', 'suid'], source).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NODEV | NOEXEC | RELATIME));
+    expect(bindCalls(['bind', 'ro', 'dev'], source).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOSUID | NOEXEC | RELATIME));
+    expect(bindCalls(['bind', 'ro', 'exec'], source).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOSUID | NODEV | RELATIME));
+  });
+
+  it('clears a kept flag even when only a clearing option asks for the remount', () => {
+    expect(bindCalls(['bind', 'suid'], NOSUID | NODEV)).toEqual([
+      mount(hostDir, `${R()}/data`, null, BIND),
+      call('mountFlagsOf', `${R()}/data`),
+      mount(null, `${R()}/data`, null, BIND | REMOUNT | NODEV),
+    ]);
+  });
+
+  it('replaces the atime mode of the source with the one the options set', () => {
+    expect(bindCalls(['bind', 'ro', 'noatime'], NOSUID | NODEV | RELATIME).at(-1)).toEqual(
+      mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOSUID | NODEV | NOATIME),
+    );
+    expect(bindCalls(['bind', 'strictatime'], NOATIME).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | STRICTATIME));
+    expect(bindCalls(['bind', 'relatime'], NOATIME | NOSUID).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RELATIME | NOSUID));
+  });
+
+  it('does not keep the read-only flag of the source', () => {
+    expect(bindCalls(['bind', 'nosuid'], RDONLY | NODEV).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | NOSUID | NODEV));
+    expect(bindCalls(['bind', 'rw'], RDONLY).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT));
+  });
+
+  it('drops source flags a bind remount cannot change', () => {
+    expect(bindCalls(['bind', 'ro'], SYNCHRONOUS | MANDLOCK | NOSUID).at(-1)).toEqual(mount(null, `${R()}/data`, null, BIND | REMOUNT | RDONLY | NOSUID));
+  });
+
+  it('does not look at the source flags of a bind that needs no remount, nor of a non-bind mount', () => {
+    expect(bindCalls(['rbind'], NOSUID)).toEqual([mount(hostDir, `${R()}/data`, null, BIND | REC)]);
+    fs.rmSync(rootfs, { recursive: true, force: true });
+    fs.mkdirSync(rootfs);
+    const sys = fakeSys().implement('mountFlagsOf', () => NOSUID);
+    prepareRootfs(sys, plan(base((s) => {
+      s.mounts = [{ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['ro'] }];
+    })));
+    expect(sys.names()).not.toContain('mountFlagsOf');
+  });
+});
+
 describe('prepareRootfs: /dev', () => {
   it('creates linux.devices after the defaults, with their types, modes and owners', () => {
     const sys = fakeSys();
@@ -441,6 +522,89 @@ describe('prepareRootfs: /dev', () => {
   });
 });
 
+describe('createDevices in a user namespace (bindFromHost)', () => {
+  const DEFAULT_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+  it('bind-mounts the host node of each path onto an empty file instead of mknod', () => {
+    const sys = fakeSys();
+    createDevices(sys, rootfs, [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, uid: 1000, gid: 1000 }], true);
+    expect(sys.calls).toEqual([
+      call('umask', 0),
+      ...DEFAULT_NODES.map((n) => mount(`/dev/${n}`, `${R()}/dev/${n}`, null, BIND)),
+      mount('/dev/fuse', `${R()}/dev/fuse`, null, BIND),
+      call('umask', 0o022),
+    ]);
+    expect(chowns).toEqual([]);
+    for (const n of [...DEFAULT_NODES, 'fuse']) {
+      const stat = fs.statSync(path.join(rootfs, 'dev', n));
+      expect(stat.isFile()).toBe(true);
+      expect(stat.size).toBe(0);
+    }
+  });
+
+  it('creates the directories of nested paths and replaces whatever was there', () => {
+    fs.mkdirSync(path.join(rootfs, 'dev'));
+    fs.writeFileSync(path.join(rootfs, 'dev/null'), 'not a device');
+    const sys = fakeSys();
+    createDevices(sys, rootfs, [{ path: '/dev/net/tun', type: 'c', major: 10, minor: 200, fileMode: 0o666, uid: 0, gid: 0 }], true);
+    expect(fs.readFileSync(path.join(rootfs, 'dev/null'), 'utf8')).toBe('');
+    expect(fs.statSync(path.join(rootfs, 'dev/net')).isDirectory()).toBe(true);
+    expect(sys.argsOf('mount').at(-1)).toEqual(['/dev/net/tun', `${R()}/dev/net/tun`, null, BIND, null]);
+    expect(sys.names()).not.toContain('mknod');
+  });
+
+  it('binds a linux.devices entry that overrides a default once, in the default place', () => {
+    const sys = fakeSys();
+    createDevices(sys, rootfs, [{ path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600, uid: 0, gid: 0 }], true);
+    expect(sys.argsOf('mount').map((a) => a[0])).toEqual(DEFAULT_NODES.map((n) => `/dev/${n}`));
+  });
+
+  it('restores the umask when a bind fails', () => {
+    const sys = fakeSys().failOn('mount', Errno.ENOENT, { when: (args) => args[0] === '/dev/full' });
+    expect(() => createDevices(sys, rootfs, [], true)).toThrow(SyscallError);
+    expect(sys.calls.slice(-2)).toEqual([mount('/dev/full', `${R()}/dev/full`, null, BIND), call('umask', 0o022)]);
+  });
+
+  it('still uses mknod without bindFromHost', () => {
+    const sys = fakeSys();
+    createDevices(sys, rootfs, []);
+    expect(sys.calls).toEqual(defaultDeviceCalls());
+  });
+
+  it('is what prepareRootfs does for a container in a user namespace', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    })));
+    expect(sys.calls).toEqual([
+      mount(null, '/', null, SLAVE | REC),
+      mount(R(), R(), null, BIND | REC),
+      call('umask', 0),
+      ...DEFAULT_NODES.map((n) => mount(`/dev/${n}`, `${R()}/dev/${n}`, null, BIND)),
+      call('umask', 0o022),
+      ...pivotCalls(),
+    ]);
+  });
+
+  it('bind-mounts the host /sys read-only instead of mounting sysfs in a user namespace without a new network namespace', () => {
+    const spec = fixture();
+    spec.linux!.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }];
+    spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const sys = fakeSys().implement('mountFlagsOf', (p) => (p === `${R()}/sys` ? NOSUID | NODEV | NOEXEC | RELATIME : 0));
+    prepareRootfs(sys, plan(spec));
+    const sysCalls = sys.calls.filter((c) => (c.name === 'mountFlagsOf' ? c.args[0] : c.args[1]) === `${R()}/sys`);
+    expect(sysCalls).toEqual([
+      mount('/sys', `${R()}/sys`, null, BIND | REC),
+      call('mountFlagsOf', `${R()}/sys`),
+      mount(null, `${R()}/sys`, null, BIND | REMOUNT | RDONLY | NOSUID | NODEV | NOEXEC | RELATIME),
+    ]);
+    expect(sys.names()).not.toContain('mknod');
+  });
+});
+
 describe('finalizeRootfs', () => {
   let roDir: string;
   let roFile: string;
@@ -472,11 +636,14 @@ describe('finalizeRootfs', () => {
     finalizeRootfs(sys, finalPlan(true, [roDir, missing, roFile], [maskFile, `${missing}/deeper`, maskDir]));
     expect(sys.calls).toEqual([
       mount(roDir, roDir, null, BIND | REC),
+      call('mountFlagsOf', roDir),
       mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
       mount(roFile, roFile, null, BIND | REC),
+      call('mountFlagsOf', roFile),
       mount(null, roFile, null, BIND | REMOUNT | RDONLY | REC),
       mount('/dev/null', maskFile, null, BIND),
       mount('tmpfs', maskDir, 'tmpfs', RDONLY),
+      call('mountFlagsOf', '/'),
       mount(null, '/', null, BIND | REMOUNT | RDONLY),
     ]);
   });
@@ -486,8 +653,20 @@ describe('finalizeRootfs', () => {
     finalizeRootfs(sys, finalPlan(false, [roDir], [maskDir]));
     expect(sys.calls).toEqual([
       mount(roDir, roDir, null, BIND | REC),
+      call('mountFlagsOf', roDir),
       mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
       mount('tmpfs', maskDir, 'tmpfs', RDONLY),
+    ]);
+    expect(sys.argsOf('mountFlagsOf')).toEqual([[roDir]]);
+  });
+
+  it('keeps the flags a readonly path and the root already have (locked in a user namespace)', () => {
+    const sys = fakeSys().implement('mountFlagsOf', (p) => (p === '/' ? NODEV | NOATIME : NOSUID | NODEV | NOEXEC | RELATIME));
+    finalizeRootfs(sys, finalPlan(true, [roDir], []));
+    expect(sys.argsOf('mount')).toEqual([
+      [roDir, roDir, null, BIND | REC, null],
+      [null, roDir, null, BIND | REMOUNT | RDONLY | REC | NOSUID | NODEV | NOEXEC | RELATIME, null],
+      [null, '/', null, BIND | REMOUNT | RDONLY | NODEV | NOATIME, null],
     ]);
   });
 
@@ -515,7 +694,7 @@ describe('finalizeRootfs', () => {
   it('does all readonly paths before any masked path', () => {
     const sys = fakeSys();
     finalizeRootfs(sys, finalPlan(true, [roFile], [maskDir]));
-    expect(sys.calls.map((c) => c.args[1])).toEqual([roFile, roFile, maskDir, '/']);
+    expect(sys.argsOf('mount').map((args) => args[1])).toEqual([roFile, roFile, maskDir, '/']);
   });
 
   it('reports a failing remount', () => {

@@ -3,13 +3,27 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
 import { CloneFlags, SIGKILL } from '../../../src/linux/constants';
 import { Errno } from '../../../src/linux/errno';
 import { closeAllExcept, describeWaitStatus, exitCodeOf, spawnContainerInit } from '../../../src/ns/spawn-init';
 import type { SyncMessage } from '../../../src/ns/sync-channel';
 import { FakeSys, type SysCall } from '../../helpers/fake-sys';
+
+// Stage 1 writes linux.timeOffsets to /proc/self/timens_offsets: catch that one file, pass everything else through.
+const timens = vi.hoisted(() => ({ writes: [] as string[] }));
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  const writeFileSync = ((file: unknown, data: unknown, options?: unknown) => {
+    if (file === '/proc/self/timens_offsets') {
+      timens.writes.push(String(data));
+      return;
+    }
+    return (actual.writeFileSync as (...args: unknown[]) => void)(file, data, options);
+  }) as typeof actual.writeFileSync;
+  return { ...actual, default: { ...actual, writeFileSync }, writeFileSync };
+});
 
 const MAX = 0xffffffff;
 const call = (name: SysCall['name'], ...args: unknown[]): SysCall => ({ name, args });
@@ -105,32 +119,46 @@ describe('spawnContainerInit', () => {
     return fd;
   }
 
-  /** A FakeSys whose pipe() returns a read end holding `messages` (then EOF) and a write end into a file. */
-  function parentSys(messages: SyncMessage[], stage1 = 4242): { sys: FakeSys; readFd: number; writeFd: number } {
+  /**
+   * A FakeSys whose first pipe() (the sync pipe) returns a read end holding `messages` (then EOF) and a write end
+   * into a file, and whose second pipe() (the ID-map ack pipe) returns an unused read end and a write end into
+   * the file `acked()` reads.
+   */
+  function parentSys(messages: SyncMessage[], stage1 = 4242): {
+    sys: FakeSys; readFd: number; writeFd: number; ackRead: number; ackWrite: number; acked: () => Buffer;
+  } {
     const file = path.join(dir, 'to-parent');
     fs.writeFileSync(file, messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
     const readFd = open(file, 'r');
     const writeFd = open(path.join(dir, 'unused'), 'w');
-    const sys = new FakeSys().implement('pipe', () => [readFd, writeFd]).implement('fork', () => stage1);
-    return { sys, readFd, writeFd };
+    fs.writeFileSync(path.join(dir, 'ack'), '');
+    const ackRead = open(path.join(dir, 'ack'), 'r');
+    const ackWrite = open(path.join(dir, 'ack'), 'w');
+    const pipes: Array<[number, number]> = [[readFd, writeFd], [ackRead, ackWrite]];
+    const sys = new FakeSys().implement('pipe', () => pipes.shift()!).implement('fork', () => stage1);
+    return { sys, readFd, writeFd, ackRead, ackWrite, acked: () => fs.readFileSync(path.join(dir, 'ack')) };
   }
 
   const options = { newNamespaceFlags: CloneFlags.NEWNS | CloneFlags.NEWPID, keepFds: [], initMain: (): never => { throw new Error('parent side'); } };
 
   it('returns the init pid once the init reported ready', () => {
-    const { sys, readFd, writeFd } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'ready' }]);
+    const { sys, readFd, writeFd, ackRead, ackWrite, acked } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'ready' }]);
     expect(spawnContainerInit(sys, options)).toEqual({ initPid: 77 });
     expect(sys.calls).toEqual([
       call('pipe'),
+      call('pipe'),
       call('fork'),
       call('close', writeFd),
+      call('close', ackRead),
       call('waitpid', 4242, 0),
       call('close', readFd),
+      call('close', ackWrite),
     ]);
+    expect(acked().length).toBe(0);
   });
 
   it('reports an error from stage 1 with its code and message', () => {
-    const { sys, readFd } = parentSys([{ type: 'error', code: 'syscall', message: 'unshare 0x20020000: EPERM (Operation not permitted)' }]);
+    const { sys, ackWrite } = parentSys([{ type: 'error', code: 'syscall', message: 'unshare 0x20020000: EPERM (Operation not permitted)' }]);
     let thrown: unknown;
     try {
       spawnContainerInit(sys, options);
@@ -141,13 +169,13 @@ describe('spawnContainerInit', () => {
     expect((thrown as RuntimeError).code).toBe('syscall');
     expect((thrown as RuntimeError).message).toBe('unshare 0x20020000: EPERM (Operation not permitted)');
     expect(sys.names()).not.toContain('signalIfAlive');
-    expect(sys.calls.at(-1)).toEqual(call('close', readFd));
+    expect(sys.calls.at(-1)).toEqual(call('close', ackWrite));
   });
 
   it('kills and reaps an init that reported an error', () => {
-    const { sys, readFd } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'error', code: 'exec-not-found', message: 'exec: "x": executable file not found in $PATH' }]);
+    const { sys, readFd, ackWrite } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'error', code: 'exec-not-found', message: 'exec: "x": executable file not found in $PATH' }]);
     expect(() => spawnContainerInit(sys, options)).toThrow('exec: "x": executable file not found in $PATH');
-    expect(sys.calls.slice(-3)).toEqual([call('signalIfAlive', 77, SIGKILL), call('waitpid', 77, 0), call('close', readFd)]);
+    expect(sys.calls.slice(-4)).toEqual([call('signalIfAlive', 77, SIGKILL), call('waitpid', 77, 0), call('close', readFd), call('close', ackWrite)]);
   });
 
   it('reports an init that exited before it was ready, with its exit status', () => {
@@ -157,6 +185,61 @@ describe('spawnContainerInit', () => {
     expect(sys.argsOf('signalIfAlive')).toEqual([[77, SIGKILL]]);
   });
 
+  describe('parent side of the user namespace handshake', () => {
+    it('writes the ID maps of stage 1 on "need-id-maps", then acknowledges with one byte', () => {
+      const { sys, readFd, writeFd, ackRead, ackWrite, acked } = parentSys([{ type: 'need-id-maps' }, { type: 'init-pid', pid: 77 }, { type: 'ready' }]);
+      const seen: Array<{ pid: number; ackedBytes: number; calls: number }> = [];
+      const writeMaps = (pid: number) => {
+        seen.push({ pid, ackedBytes: acked().length, calls: sys.calls.length });
+      };
+      expect(spawnContainerInit(sys, { ...options, userNamespace: { writeMaps } })).toEqual({ initPid: 77 });
+      // Called once, with the stage-1 pid, before the acknowledgement, after the parent closed its child ends.
+      expect(seen).toEqual([{ pid: 4242, ackedBytes: 0, calls: 5 }]);
+      expect(acked()).toEqual(Buffer.from([1]));
+      expect(sys.calls).toEqual([
+        call('pipe'),
+        call('pipe'),
+        call('fork'),
+        call('close', writeFd),
+        call('close', ackRead),
+        call('waitpid', 4242, 0),
+        call('close', readFd),
+        call('close', ackWrite),
+      ]);
+    });
+
+    it('passes the pid fork returned', () => {
+      const { sys } = parentSys([{ type: 'need-id-maps' }, { type: 'init-pid', pid: 8 }, { type: 'ready' }], 31337);
+      const pids: number[] = [];
+      spawnContainerInit(sys, { ...options, userNamespace: { writeMaps: (pid) => void pids.push(pid) } });
+      expect(pids).toEqual([31337]);
+    });
+
+    it('kills and reaps a stage 1 waiting for its maps when writing them fails, and sends no byte', () => {
+      const { sys, readFd, ackWrite, acked } = parentSys([{ type: 'need-id-maps' }]);
+      const writeMaps = () => {
+        throw new RuntimeError('id-map', 'config.json: /linux/uidMappings: write /proc/4242/uid_map: EPERM');
+      };
+      expect(() => spawnContainerInit(sys, { ...options, userNamespace: { writeMaps } })).toThrow('config.json: /linux/uidMappings: write /proc/4242/uid_map: EPERM');
+      expect(acked().length).toBe(0);
+      expect(sys.calls.slice(-4)).toEqual([call('signalIfAlive', 4242, SIGKILL), call('waitpid', 4242, 0), call('close', readFd), call('close', ackWrite)]);
+      expect(sys.argsOf('waitpid')).toEqual([[4242, 0]]);
+    });
+
+    it('does not kill stage 1 again once it was reaped', () => {
+      const { sys } = parentSys([{ type: 'error', code: 'syscall', message: 'unshare: EPERM (Operation not permitted)' }]);
+      expect(() => spawnContainerInit(sys, { ...options, userNamespace: { writeMaps: () => undefined } })).toThrow('unshare: EPERM');
+      expect(sys.argsOf('signalIfAlive')).toEqual([]);
+      expect(sys.argsOf('waitpid')).toEqual([[4242, 0]]);
+    });
+
+    it('does not answer "need-id-maps" without a user namespace to map', () => {
+      const { sys, acked } = parentSys([{ type: 'need-id-maps' }]);
+      expect(() => spawnContainerInit(sys, options)).toThrow('container init exited before it was ready');
+      expect(acked().length).toBe(0);
+    });
+  });
+
   describe('stage 1 (fork returns 0)', () => {
     class Exited extends Error {
       constructor(readonly code: number) {
@@ -164,18 +247,26 @@ describe('spawnContainerInit', () => {
       }
     }
 
-    function childSys(): { sys: FakeSys; writeFd: number; written: () => SyncMessage[] } {
+    /**
+     * A FakeSys for stage 1: the sync pipe's write end goes into a file `written()` parses; the ack pipe's read
+     * end holds `ack` (one byte by default: the parent wrote the ID maps).
+     */
+    function childSys(ack: Buffer = Buffer.from([1])): { sys: FakeSys; writeFd: number; ackRead: number; written: () => SyncMessage[] } {
       const file = path.join(dir, 'from-child');
       const writeFd = open(file, 'w');
       const readFd = open(path.join(dir, 'from-child'), 'r');
+      fs.writeFileSync(path.join(dir, 'ack'), ack);
+      const ackRead = open(path.join(dir, 'ack'), 'r');
+      const ackWrite = open(path.join(dir, 'ack-unused'), 'w');
+      const pipes: Array<[number, number]> = [[readFd, writeFd], [ackRead, ackWrite]];
       const sys = new FakeSys()
-        .implement('pipe', () => [readFd, writeFd])
+        .implement('pipe', () => pipes.shift()!)
         .implement('fork', () => 0)
         .implement('exit', (code) => {
           throw new Exited(code);
         });
       const written = () => fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as SyncMessage);
-      return { sys, writeFd, written };
+      return { sys, writeFd, ackRead, written };
     }
 
     function exitCode(fn: () => unknown): number {
@@ -189,20 +280,164 @@ describe('spawnContainerInit', () => {
     }
 
     it('closes foreign descriptors, unshares and clones the init', () => {
-      const { sys, writeFd } = childSys();
+      const { sys, writeFd, ackRead } = childSys();
       sys.implement('cloneParent', () => 99);
       const flags = CloneFlags.NEWNS | CloneFlags.NEWPID | CloneFlags.NEWUTS;
-      expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: flags, keepFds: [writeFd + 3] }))).toBe(0);
+      const extra = Math.max(writeFd, ackRead) + 3;
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: flags, keepFds: [extra] }))).toBe(0);
       expect(sys.calls).toEqual([
         call('pipe'),
+        call('pipe'),
         call('fork'),
-        range(3, writeFd - 1),
-        range(writeFd + 1, writeFd + 2),
-        range(writeFd + 4, MAX),
+        // Kept: stdio, the sync write end, the ack read end and keepFds.
+        ...ranges([0, 1, 2, writeFd, ackRead, extra]),
+        call('close', ackRead),
         call('unshare', flags),
         call('cloneParent'),
         call('exit', 0),
       ]);
+    });
+
+    it('keeps the join fds open, runs beforeNamespaces, then joins each namespace in the given order and closes it', () => {
+      const { sys, writeFd, ackRead } = childSys();
+      sys.implement('cloneParent', () => 99);
+      const order: string[] = [];
+      const beforeNamespaces = () => {
+        order.push(`before:${sys.calls.length}`);
+      };
+      const joins = [{ fd: 500, flag: CloneFlags.NEWUSER }, { fd: 501, flag: CloneFlags.NEWNET }, { fd: 502, flag: CloneFlags.NEWNS }];
+      const code = exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: CloneFlags.NEWPID, joins, beforeNamespaces }));
+      expect(code).toBe(0);
+      const closing = ranges([0, 1, 2, writeFd, ackRead, 500, 501, 502]);
+      expect(sys.calls).toEqual([
+        call('pipe'),
+        call('pipe'),
+        call('fork'),
+        ...closing,
+        call('setns', 500, CloneFlags.NEWUSER),
+        call('close', 500),
+        call('setns', 501, CloneFlags.NEWNET),
+        call('close', 501),
+        call('setns', 502, CloneFlags.NEWNS),
+        call('close', 502),
+        call('close', ackRead),
+        call('unshare', CloneFlags.NEWPID),
+        call('cloneParent'),
+        call('exit', 0),
+      ]);
+      // beforeNamespaces ran after the descriptors were closed and before the first setns.
+      expect(order).toEqual([`before:${3 + closing.length}`]);
+    });
+
+    it('reports a failing setns and enters no further namespace', () => {
+      const { sys, written } = childSys();
+      sys.failOn('setns', Errno.EINVAL, { when: (args) => args[0] === 501 });
+      const joins = [{ fd: 500, flag: CloneFlags.NEWUTS }, { fd: 501, flag: CloneFlags.NEWNET }, { fd: 502, flag: CloneFlags.NEWNS }];
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, joins }))).toBe(1);
+      expect(written()).toEqual([{ type: 'error', code: 'syscall', message: 'setns: EINVAL (Invalid argument)' }]);
+      expect(sys.argsOf('setns')).toEqual([[500, CloneFlags.NEWUTS], [501, CloneFlags.NEWNET]]);
+      expect(sys.names()).not.toContain('unshare');
+      expect(sys.names()).not.toContain('cloneParent');
+    });
+
+    it('with a user namespace: unshares it alone, asks for the maps, waits for the byte, becomes root, then unshares the rest', () => {
+      const { sys, writeFd, ackRead, written } = childSys();
+      const messagesAt: Record<string, SyncMessage[]> = {};
+      sys.implement('unshare', (flags) => {
+        messagesAt[`unshare ${flags}`] = written();
+      });
+      sys.implement('setresgid', () => {
+        messagesAt.setresgid = written();
+      });
+      sys.implement('cloneParent', () => 99);
+      const flags = CloneFlags.NEWNS | CloneFlags.NEWPID;
+      const userNamespace = { writeMaps: (): void => { throw new Error('parent side'); } };
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: flags, userNamespace }))).toBe(0);
+      expect(sys.calls).toEqual([
+        call('pipe'),
+        call('pipe'),
+        call('fork'),
+        ...ranges([0, 1, 2, writeFd, ackRead]),
+        call('unshare', CloneFlags.NEWUSER),
+        call('setresgid', 0),
+        call('setresuid', 0),
+        call('close', ackRead),
+        call('unshare', flags),
+        call('cloneParent'),
+        call('exit', 0),
+      ]);
+      // The request goes out after unshare(CLONE_NEWUSER) and before setresgid (which needs the maps).
+      expect(messagesAt[`unshare ${CloneFlags.NEWUSER}`]).toEqual([]);
+      expect(messagesAt.setresgid).toEqual([{ type: 'need-id-maps' }]);
+      expect(written()).toEqual([{ type: 'need-id-maps' }]);
+    });
+
+    it('joins namespaces before it unshares the user namespace', () => {
+      const { sys } = childSys();
+      sys.implement('cloneParent', () => 99);
+      const joins = [{ fd: 500, flag: CloneFlags.NEWNET }];
+      const userNamespace = { writeMaps: () => undefined };
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: CloneFlags.NEWNS, joins, userNamespace }))).toBe(0);
+      const names = sys.calls.map((c) => `${c.name}${c.name === 'unshare' || c.name === 'setns' ? ` ${String(c.args[0])}` : ''}`);
+      expect(names.filter((n) => /^(setns|unshare|setresgid|setresuid|cloneParent)/.test(n))).toEqual([
+        'setns 500',
+        `unshare ${CloneFlags.NEWUSER}`,
+        'setresgid',
+        'setresuid',
+        `unshare ${CloneFlags.NEWNS}`,
+        'cloneParent',
+      ]);
+    });
+
+    it('gives up when tsrun closes the ack pipe without writing the byte', () => {
+      const { sys, written } = childSys(Buffer.alloc(0));
+      const userNamespace = { writeMaps: () => undefined };
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, userNamespace }))).toBe(1);
+      expect(written()).toEqual([
+        { type: 'need-id-maps' },
+        { type: 'error', code: 'spawn', message: 'container setup: tsrun went away before writing the ID maps' },
+      ]);
+      expect(sys.argsOf('unshare')).toEqual([[CloneFlags.NEWUSER]]);
+      expect(sys.names()).not.toContain('setresgid');
+      expect(sys.names()).not.toContain('cloneParent');
+    });
+
+    it('does not touch the user namespace without one', () => {
+      const { sys } = childSys();
+      sys.implement('cloneParent', () => 99);
+      expect(exitCode(() => spawnContainerInit(sys, options))).toBe(0);
+      expect(sys.argsOf('unshare')).toEqual([[options.newNamespaceFlags]]);
+      expect(sys.names()).not.toContain('setresgid');
+      expect(sys.names()).not.toContain('setresuid');
+    });
+
+    it('writes the time offsets after the unshare and before the init is cloned', () => {
+      const { sys } = childSys();
+      timens.writes.length = 0;
+      let writesAtUnshare = -1;
+      let writesAtClone = -1;
+      sys.implement('unshare', () => {
+        writesAtUnshare = timens.writes.length;
+      });
+      sys.implement('cloneParent', () => {
+        writesAtClone = timens.writes.length;
+        return 99;
+      });
+      const flags = CloneFlags.NEWNS | CloneFlags.NEWTIME;
+      const timeOffsets = 'monotonic 10 0\nboottime -5 500\n';
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: flags, timeOffsets }))).toBe(0);
+      expect(timens.writes).toEqual([timeOffsets]);
+      expect(writesAtUnshare).toBe(0);
+      expect(writesAtClone).toBe(1);
+    });
+
+    it('writes no time offsets without any', () => {
+      const { sys } = childSys();
+      timens.writes.length = 0;
+      sys.implement('cloneParent', () => 99);
+      expect(exitCode(() => spawnContainerInit(sys, { ...options, timeOffsets: '' }))).toBe(0);
+      expect(exitCode(() => spawnContainerInit(childSys().sys.implement('cloneParent', () => 99), options))).toBe(0);
+      expect(timens.writes).toEqual([]);
     });
 
     it('reports a failing unshare over the pipe and exits 1', () => {

@@ -77,6 +77,7 @@ describe('buildPlan: the fixture config', () => {
       clearedFlags: 0,
       propagation: [],
       data: 'mode=755,size=65536k',
+      recursive: { set: 0, clear: 0 },
     });
     expect(p.mounts[5]!.flags).toBe(MountFlags.NOSUID | MountFlags.NOEXEC | MountFlags.NODEV | MountFlags.RDONLY);
     const bit = (n: number) => 1n << BigInt(n);
@@ -341,6 +342,7 @@ describe('buildPlan: sysfs in a user namespace', () => {
       clearedFlags: 0,
       propagation: [],
       data: '',
+      recursive: { set: 0x1, clear: 0 }, // MOUNT_ATTR_RDONLY: read-only below the top too
     });
     expect(mounts[0]).toMatchObject({ type: 'proc', bind: false });
   });
@@ -392,7 +394,6 @@ describe('buildPlan: sysfs in a user namespace', () => {
 describe('buildPlan: fields not supported yet', () => {
   const cases: Array<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void, string]> = [
     ['hooks', (s) => { s.hooks = { prestart: [{ path: '/bin/true' }] }; }, '/hooks'],
-    ['terminal', (s) => { s.process.terminal = true; }, '/process/terminal (terminals arrive with --console-socket support)'],
     ['ioPriority', (s) => { s.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, '/process/ioPriority'],
     ['scheduler', (s) => { s.process.scheduler = { policy: 'SCHED_OTHER' }; }, '/process/scheduler'],
     ['execCPUAffinity', (s) => { s.process.execCPUAffinity = { initial: '0', final: '0-3' }; }, '/process/execCPUAffinity'],
@@ -449,6 +450,21 @@ describe('buildPlan: fields not supported yet', () => {
     expect(plan(spec((s) => {
       s.process.terminal = false;
     })).process.terminal).toBe(false);
+  });
+
+  it('plans a terminal with its console size, and ignores the size without a terminal', () => {
+    const withTerminal = plan(spec((s) => {
+      s.process.terminal = true;
+      s.process.consoleSize = { height: 24, width: 80 };
+    })).process;
+    expect(withTerminal.terminal).toBe(true);
+    expect(withTerminal.consoleSize).toEqual({ rows: 24, cols: 80 });
+    expect(plan(spec((s) => {
+      s.process.terminal = true;
+    })).process.consoleSize).toBeUndefined();
+    expect(plan(spec((s) => {
+      s.process.consoleSize = { height: 24, width: 80 };
+    })).process.consoleSize).toBeUndefined();
   });
 
   it.each<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void]>([
@@ -566,6 +582,7 @@ describe('buildPlan: mounts', () => {
       clearedFlags: 0,
       propagation: [],
       data: '',
+      recursive: { set: 0, clear: 0 },
     });
   });
 
@@ -623,10 +640,10 @@ describe('buildPlan: mounts', () => {
   it('refuses a mount option not supported yet, naming it', () => {
     const e = errorOf(() => mountsOf([
       { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/data', source: '/srv', options: ['rbind', 'rro'] },
+      { destination: '/data', source: '/srv', options: ['rbind', 'tmpcopyup'] },
     ]));
     expect(e).toBeInstanceOf(NotSupportedError);
-    expect(e.message).toBe('config.json: not supported yet: /mounts/1/options (option "rro")');
+    expect(e.message).toBe('config.json: not supported yet: /mounts/1/options (option "tmpcopyup")');
   });
 
   it('plans no mounts when there are none', () => {
