@@ -4,6 +4,7 @@ import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, OpenFlags, Prctl } from
 import type { Sys } from '../linux/sys';
 import { sendMessage } from '../ns/sync-channel';
 import type { ContainerPlan } from '../spec/plan';
+import { setCpuAffinity, setIoPriority, setPersonality, setScheduler } from '../linux/process-settings';
 import { dupOntoStdio, makeControllingTerminal, openPty, openPtySlave, setWindowSize } from '../linux/pty';
 import { sendFd } from '../linux/unix-socket';
 import { applyCredentials } from './credentials';
@@ -57,6 +58,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     fs.writeSync(fifo, '0');
 
     applySecurityLabels(plan);
+    applyProcessSettings(plan);
     applyCredentials(sys, plan.process);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
@@ -131,4 +133,18 @@ function applySecurityLabels(plan: ContainerPlan): void {
       throw new RuntimeError('selinux', `apply SELinux label ${JSON.stringify(label)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
+}
+
+/**
+ * Scheduling, I/O priority, personality and CPU affinity, set while the init is still privileged (real-time
+ * classes need CAP_SYS_NICE / CAP_SYS_ADMIN) and after everything that forks (a SCHED_DEADLINE task cannot).
+ * Without cgroups both affinity lists apply here: `initial` first, `final` last, so `final` is what remains.
+ */
+function applyProcessSettings(plan: ContainerPlan): void {
+  const p = plan.process;
+  if (p.personality !== undefined) setPersonality(p.personality);
+  if (p.ioPriority !== undefined) setIoPriority(p.ioPriority);
+  if (p.scheduler !== undefined) setScheduler(p.scheduler);
+  if (p.cpuAffinity?.initial) setCpuAffinity(p.cpuAffinity.initial);
+  if (p.cpuAffinity?.final) setCpuAffinity(p.cpuAffinity.final);
 }

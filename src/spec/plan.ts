@@ -6,6 +6,7 @@ import { RLIMITS } from './rlimits';
 import { parseMountOptions, UnsupportedMountOption } from './mount-options';
 import type { CgroupMountAction } from './cgroup-mount-plan';
 import { NAMESPACE_FLAGS, type NamespaceJoin } from './namespaces';
+import { planCpuAffinity, planIoPriority, planPersonality, planScheduler, type CpuAffinityPlan, type SchedulerPlan } from './process-settings';
 import type { IdMapping, Int64, Linux, NamespaceType, Spec } from './types';
 
 /**
@@ -99,6 +100,12 @@ export interface ProcessPlan {
   terminal: boolean;
   /** process.consoleSize, only when terminal is set (the spec says to ignore it otherwise). */
   consoleSize: { rows: number; cols: number } | undefined;
+  /** ioprio_set value (class << 13 | priority). */
+  ioPriority: number | undefined;
+  scheduler: SchedulerPlan | undefined;
+  /** personality(2) persona (linux.personality). */
+  personality: number | undefined;
+  cpuAffinity: CpuAffinityPlan | undefined;
   /** AppArmor profile to exec into (checked against the host in create). */
   apparmorProfile: string | undefined;
   /** SELinux label to exec into (dropped with a warning where SELinux is off). */
@@ -149,14 +156,10 @@ function refuseUnsupported(spec: Spec): void {
   };
   const checks: Array<[string, unknown, string?]> = [
     ['/hooks', spec.hooks],
-    ['/process/ioPriority', spec.process?.ioPriority],
-    ['/process/scheduler', spec.process?.scheduler],
-    ['/process/execCPUAffinity', spec.process?.execCPUAffinity],
     ['/process/user/username', spec.process?.user?.username, 'Windows only'],
     ['/linux/resources', linux.resources, 'cgroup limits'],
     ['/linux/cgroupsPath', linux.cgroupsPath],
     ['/linux/seccomp', linux.seccomp],
-    ['/linux/personality', linux.personality],
     ['/linux/intelRdt', linux.intelRdt],
     ['/linux/memoryPolicy', linux.memoryPolicy],
     ['/linux/netDevices', linux.netDevices],
@@ -302,6 +305,10 @@ function planProcess(spec: Spec): ProcessPlan {
     oomScoreAdj: process.oomScoreAdj,
     terminal: process.terminal ?? false,
     consoleSize: process.terminal && process.consoleSize ? { rows: process.consoleSize.height, cols: process.consoleSize.width } : undefined,
+    ioPriority: planIoPriority(process.ioPriority)?.ioprio,
+    scheduler: planScheduler(process.scheduler),
+    personality: planPersonality(spec.linux?.personality)?.persona,
+    cpuAffinity: planCpuAffinity(process.execCPUAffinity),
     apparmorProfile: process.apparmorProfile || undefined,
     selinuxLabel: process.selinuxLabel || undefined,
   };

@@ -394,14 +394,10 @@ describe('buildPlan: sysfs in a user namespace', () => {
 describe('buildPlan: fields not supported yet', () => {
   const cases: Array<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void, string]> = [
     ['hooks', (s) => { s.hooks = { prestart: [{ path: '/bin/true' }] }; }, '/hooks'],
-    ['ioPriority', (s) => { s.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, '/process/ioPriority'],
-    ['scheduler', (s) => { s.process.scheduler = { policy: 'SCHED_OTHER' }; }, '/process/scheduler'],
-    ['execCPUAffinity', (s) => { s.process.execCPUAffinity = { initial: '0', final: '0-3' }; }, '/process/execCPUAffinity'],
     ['username', (s) => { s.process.user.username = 'root'; }, '/process/user/username (Windows only)'],
     ['resources', (s) => { s.linux.resources = { pids: { limit: 10 } }; }, '/linux/resources (cgroup limits)'],
     ['cgroupsPath', (s) => { s.linux.cgroupsPath = '/tsrun/c1'; }, '/linux/cgroupsPath'],
     ['seccomp', (s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, '/linux/seccomp'],
-    ['personality', (s) => { s.linux.personality = { domain: 'LINUX32' }; }, '/linux/personality'],
     ['intelRdt', (s) => { s.linux.intelRdt = { closID: 'guaranteed' }; }, '/linux/intelRdt'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],
@@ -470,8 +466,6 @@ describe('buildPlan: fields not supported yet', () => {
   it.each<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void]>([
     ['hooks {}', (s) => { s.hooks = {}; }],
     ['apparmorProfile null', (s) => { (s.process as unknown as Record<string, unknown>).apparmorProfile = null; }],
-    ['ioPriority {}', (s) => { (s.process as unknown as Record<string, unknown>).ioPriority = {}; }],
-    ['scheduler {}', (s) => { s.process.scheduler = {}; }],
     ['execCPUAffinity {}', (s) => { s.process.execCPUAffinity = {}; }],
     ['uidMappings []', (s) => { s.linux.uidMappings = []; }],
     ['gidMappings []', (s) => { s.linux.gidMappings = []; }],
@@ -484,6 +478,26 @@ describe('buildPlan: fields not supported yet', () => {
     ['mount uidMappings/gidMappings []', (s) => { s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc', uidMappings: [], gidMappings: [] }]; }],
   ])('counts %s as absent', (_name, edit) => {
     expect(() => plan(spec(edit))).not.toThrow();
+  });
+});
+
+describe('buildPlan: scheduling, I/O priority, personality, CPU affinity', () => {
+  it('plans each through src/spec/process-settings', () => {
+    const p = plan(spec((s) => {
+      s.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 0 };
+      s.process.scheduler = { policy: 'SCHED_BATCH', nice: 3 };
+      s.process.execCPUAffinity = { initial: '0', final: '0-1' };
+      s.linux.personality = { domain: 'LINUX32' };
+    })).process;
+    expect(p.ioPriority).toBe(3 << 13);
+    expect(p.scheduler).toMatchObject({ policy: 3, nice: 3 });
+    expect(p.personality).toBe(0x0008);
+    expect(p.cpuAffinity).toEqual({ initial: [1n], final: [3n] });
+  });
+
+  it('leaves them undefined when config.json has none', () => {
+    const p = plan(spec(() => undefined)).process;
+    expect([p.ioPriority, p.scheduler, p.personality, p.cpuAffinity]).toEqual([undefined, undefined, undefined, undefined]);
   });
 });
 
