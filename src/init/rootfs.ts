@@ -66,9 +66,37 @@ function mountOne(sys: Sys, rootfs: string, step: MountStep, mountLabel?: string
   }
   const target = mkdirAllInRoot(rootfs, step.destination);
   const data = withMountLabel(step, mountLabel);
-  sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
+  // tmpcopyup: keep a handle on the directory the tmpfs is about to cover, then copy from it into the tmpfs.
+  const covered = step.copyUp ? fs.openSync(target, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY) : undefined;
+  try {
+    sys.mount(step.source === '' ? step.type : step.source, target, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
+    if (covered !== undefined) copyTree(`/proc/self/fd/${covered}`, target);
+  } finally {
+    if (covered !== undefined) fs.closeSync(covered);
+  }
   for (const propagation of step.propagation) sys.mount(null, target, null, propagation, null);
   applyRecursive(sys, target, step);
+}
+
+/** Copies a directory tree with modes, owners and symlinks as they are (tmpcopyup). */
+function copyTree(from: string, to: string): void {
+  for (const name of fs.readdirSync(from)) {
+    const source = path.join(from, name);
+    const target = path.join(to, name);
+    const stat = fs.lstatSync(source);
+    if (stat.isDirectory()) {
+      fs.mkdirSync(target, { mode: stat.mode & 0o7777 });
+      copyTree(source, target);
+    } else if (stat.isSymbolicLink()) {
+      fs.symlinkSync(fs.readlinkSync(source), target);
+    } else if (stat.isFile()) {
+      fs.copyFileSync(source, target);
+    } else {
+      continue; // devices, fifos and sockets are not copied (as runc's copy-up)
+    }
+    fs.lchownSync(target, stat.uid, stat.gid);
+    if (!stat.isSymbolicLink()) fs.chmodSync(target, stat.mode & 0o7777);
+  }
 }
 
 /** Executes a planned cgroup view (src/spec/cgroup-mount-plan.ts); a read-only mount is read-only throughout. */

@@ -12,6 +12,8 @@ export interface ParsedMountOptions {
   recursiveBind: boolean;
   /** Options the kernel does not know as flags: passed as the comma-separated data string (e.g. mode=755). */
   data: string[];
+  /** runc's tmpcopyup: fill a new tmpfs with what the destination directory held. */
+  copyUp: boolean;
   /** Recursive attributes (rro, rnosuid, …): MOUNT_ATTR_* bits set and cleared with mount_setattr(AT_RECURSIVE). */
   recursive: { set: number; clear: number };
 }
@@ -82,7 +84,7 @@ const PROPAGATION: Record<string, number> = {
  * Options that change how a mount is made rather than what the kernel is told and that tsrun does not
  * implement yet. Passing them to the kernel as data would fail obscurely or, worse, succeed without the effect.
  */
-const NOT_YET: ReadonlySet<string> = new Set(['idmap', 'ridmap', 'tmpcopyup']);
+const NOT_YET: ReadonlySet<string> = new Set(['idmap', 'ridmap']);
 
 export class UnsupportedMountOption extends Error {
   constructor(readonly option: string) {
@@ -92,7 +94,7 @@ export class UnsupportedMountOption extends Error {
 
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
   const parsed: ParsedMountOptions = {
-    flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], recursive: { set: 0, clear: 0 },
+    flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], copyUp: false, recursive: { set: 0, clear: 0 },
   };
   for (const option of options ?? []) {
     if (option === 'bind' || option === 'rbind') {
@@ -106,6 +108,8 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       parsed.clearedFlags |= CLEAR[option]!;
     } else if (Object.hasOwn(PROPAGATION, option)) {
       parsed.propagation.push(PROPAGATION[option]!);
+    } else if (option === 'tmpcopyup') {
+      parsed.copyUp = true;
     } else if (Object.hasOwn(RECURSIVE, option)) {
       // A later option wins over an earlier one touching the same bits.
       const { set, clear } = RECURSIVE[option]!;

@@ -63,6 +63,8 @@ export interface MountStep {
   data: string;
   /** MOUNT_ATTR_* to set and clear on the whole mounted tree (recursive options such as rro). */
   recursive: { set: number; clear: number };
+  /** tmpcopyup: copy the destination's previous contents into the new tmpfs. */
+  copyUp: boolean;
   /** For `type: cgroup`: how to build the cgroupfs view (filled in by create from the host's cgroup layout). */
   cgroupActions?: CgroupMountAction[];
 }
@@ -203,6 +205,9 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
     }
     const type = mount.type ?? '';
     const bind = options.bind || type === 'bind';
+    if (options.copyUp && type !== 'tmpfs') {
+      throw new ConfigError(`/mounts/${i}/options`, `tmpcopyup only applies to tmpfs mounts, got type ${JSON.stringify(type)}`);
+    }
     if (!bind && type === '') {
       throw new ConfigError(`/mounts/${i}/type`, 'must be set for a mount that is not a bind mount (options "bind" or "rbind")');
     }
@@ -223,6 +228,7 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
       propagation: options.propagation,
       data: options.data.join(','),
       recursive: options.recursive,
+      copyUp: options.copyUp,
     };
   });
 }

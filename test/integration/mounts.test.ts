@@ -42,6 +42,14 @@ describe.skipIf(integrationSkipReason !== undefined)(`mounts${integrationSkipRea
     expect(r.stdout.trim().split(',').sort()).toEqual(['noatime', 'nodev', 'noexec', 'nosuid', 'rw'].sort());
   });
 
+  it('tmpcopyup fills the new tmpfs with what the directory held (runc extension)', () => {
+    const config = sb.config(['sh', '-c', 'head -1 /etc/passwd; stat -c "%a %u" /etc/passwd; touch /etc/new && echo writable; grep " /etc " /proc/self/mountinfo | cut -d" " -f9']);
+    config.mounts.push({ destination: '/etc', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup', 'mode=755'] });
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['root:x:0:0:root:/root:/bin/sh', '644 0', 'writable', 'tmpfs']);
+  });
+
   it('an unknown mount type fails create naming the config entry, and nothing is left', () => {
     const config = sb.config(['true']);
     config.mounts.push({ destination: '/tmp/x', type: 'nosuchfs', source: 'none' });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MountFlags } from '../../../src/linux/constants';
 import { MountAttr, parseMountOptions, UnsupportedMountOption } from '../../../src/spec/mount-options';
 
-const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], recursive: { set: 0, clear: 0 } };
+const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], copyUp: false, recursive: { set: 0, clear: 0 } };
 
 const SET_OPTIONS: Array<[string, number]> = [
   ['ro', MountFlags.RDONLY],
@@ -39,7 +39,7 @@ const CLEAR_OPTIONS: Array<[string, number, string]> = [
   ['loud', MountFlags.SILENT, 'silent'],
 ];
 
-const NOT_YET = ['idmap', 'ridmap', 'tmpcopyup'];
+const NOT_YET = ['idmap', 'ridmap'];
 
 const ATIME = MountAttr.ATIME_MASK;
 // [option, MOUNT_ATTR_* set, MOUNT_ATTR_* cleared]
@@ -173,7 +173,11 @@ describe('parseMountOptions', () => {
   });
 
   it('reports the first unsupported option', () => {
-    expect(() => parseMountOptions(['ro', 'tmpcopyup', 'idmap'])).toThrow(expect.objectContaining({ option: 'tmpcopyup' }));
+    expect(() => parseMountOptions(['ro', 'ridmap', 'idmap'])).toThrow(expect.objectContaining({ option: 'ridmap' }));
+  });
+
+  it('reads tmpcopyup as the copy-up request', () => {
+    expect(parseMountOptions(['tmpcopyup', 'mode=755'])).toMatchObject({ copyUp: true, data: ['mode=755'] });
   });
 
   it.each(RECURSIVE)('maps %s to MOUNT_ATTR set 0x%s clear 0x%s', (option, set, clear) => {

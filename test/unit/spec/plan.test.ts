@@ -78,6 +78,7 @@ describe('buildPlan: the fixture config', () => {
       propagation: [],
       data: 'mode=755,size=65536k',
       recursive: { set: 0, clear: 0 },
+      copyUp: false,
     });
     expect(p.mounts[5]!.flags).toBe(MountFlags.NOSUID | MountFlags.NOEXEC | MountFlags.NODEV | MountFlags.RDONLY);
     const bit = (n: number) => 1n << BigInt(n);
@@ -343,6 +344,7 @@ describe('buildPlan: sysfs in a user namespace', () => {
       propagation: [],
       data: '',
       recursive: { set: 0x1, clear: 0 }, // MOUNT_ATTR_RDONLY: read-only below the top too
+      copyUp: false,
     });
     expect(mounts[0]).toMatchObject({ type: 'proc', bind: false });
   });
@@ -597,6 +599,7 @@ describe('buildPlan: mounts', () => {
       propagation: [],
       data: '',
       recursive: { set: 0, clear: 0 },
+      copyUp: false,
     });
   });
 
@@ -654,10 +657,18 @@ describe('buildPlan: mounts', () => {
   it('refuses a mount option not supported yet, naming it', () => {
     const e = errorOf(() => mountsOf([
       { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/data', source: '/srv', options: ['rbind', 'tmpcopyup'] },
+      { destination: '/data', source: '/srv', options: ['rbind', 'ridmap'] },
     ]));
     expect(e).toBeInstanceOf(NotSupportedError);
-    expect(e.message).toBe('config.json: not supported yet: /mounts/1/options (option "tmpcopyup")');
+    expect(e.message).toBe('config.json: not supported yet: /mounts/1/options (option "ridmap")');
+  });
+
+  it('refuses tmpcopyup on anything but tmpfs', () => {
+    const e = errorOf(() => mountsOf([
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/data', source: '/srv', options: ['rbind', 'tmpcopyup'] },
+    ]));
+    expect(e.message).toBe('config.json: /mounts/1/options tmpcopyup only applies to tmpfs mounts, got type ""');
   });
 
   it('plans no mounts when there are none', () => {
