@@ -9,6 +9,8 @@ import { planCgroupMount } from '../spec/cgroup-mount-plan';
 import { formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
 import { spawnContainerInit } from '../ns/spawn-init';
+import { userNamespaceFd } from '../ns/userns-fd';
+import type { Sys } from '../linux/sys';
 import { buildPlan, type ContainerPlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import { loadConfig } from '../spec/validate';
@@ -83,6 +85,37 @@ function withCgroupMountActions(plan: ContainerPlan): ContainerPlan {
   };
 }
 
+/**
+ * Makes each idmapped mount's tree here, on the host: idmapping a mount needs privilege over the source's mount
+ * namespace, which the init inside a user namespace lacks. The detached trees are attached by the init.
+ */
+function withIdmapFds(sys: Sys, plan: ContainerPlan, opened: number[]): ContainerPlan {
+  if (!plan.mounts.some((m) => m.idmap)) return plan;
+  const usernsByMaps = new Map<string, number>();
+  try {
+    const mounts = plan.mounts.map((m, i) => {
+      if (!m.idmap) return m;
+      const key = JSON.stringify([m.idmap.uidMappings, m.idmap.gidMappings]);
+      let userns = usernsByMaps.get(key);
+      if (userns === undefined) {
+        userns = userNamespaceFd(sys, m.idmap.uidMappings, m.idmap.gidMappings, `/mounts/${i}`);
+        usernsByMaps.set(key, userns);
+      }
+      let treeFd: number;
+      try {
+        treeFd = sys.openIdmappedTree(m.source, userns, m.idmap.recursive || m.recursiveBind);
+      } catch (error) {
+        throw new RuntimeError('idmap', `config.json: /mounts/${i}: idmapped bind of ${m.source}: ${(error as Error).message}`);
+      }
+      opened.push(treeFd);
+      return { ...m, idmap: { ...m.idmap, treeFd } };
+    });
+    return { ...plan, mounts };
+  } finally {
+    for (const fd of usernsByMaps.values()) sys.close(fd);
+  }
+}
+
 /** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
 function checkTerminalOptions(terminal: boolean, consoleSocket: string | undefined, foreground: boolean): void {
   if (terminal && consoleSocket === undefined && foreground) {
@@ -143,26 +176,38 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         // The init runs as the container's root, which is some other host user: let it own the fifo.
         fs.chownSync(fifo, hostIdOf(0, userNs.uidMappings) ?? 0, hostIdOf(0, userNs.gidMappings) ?? 0);
       }
-      const execFifoFd = sys.open(fifo, OpenFlags.PATH | OpenFlags.CLOEXEC);
-      const joins = openNamespaceFiles(sys, plan.joinNamespaces);
-      // Connected here, on the host: the init sends the pty master through it from inside the container.
-      const consoleSocketFd = options.consoleSocket === undefined ? undefined : connectConsoleSocket(options.consoleSocket);
+      // Descriptors the children inherit; all closed here once the init is parked, whatever happened.
+      const held: number[] = [];
+      const hold = (fd: number) => {
+        held.push(fd);
+        return fd;
+      };
       try {
+        const execFifoFd = hold(sys.open(fifo, OpenFlags.PATH | OpenFlags.CLOEXEC));
+        const joins = openNamespaceFiles(sys, plan.joinNamespaces);
+        joins.forEach((j) => hold(j.fd));
+        const idmapFds: number[] = [];
+        try {
+          plan = withIdmapFds(sys, plan, idmapFds);
+        } finally {
+          idmapFds.forEach(hold);
+        }
+        // Connected here, on the host: the init sends the pty master through it from inside the container.
+        const consoleSocketFd = options.consoleSocket === undefined ? undefined : hold(connectConsoleSocket(options.consoleSocket));
+        const runPlan = plan;
         ({ initPid } = spawnContainerInit(sys, {
-          newNamespaceFlags: plan.newNamespaceFlags,
+          newNamespaceFlags: runPlan.newNamespaceFlags,
           joins,
           userNamespace: userNs && { writeMaps: (pid) => writeIdMaps(pid, userNs.uidMappings, userNs.gidMappings) },
-          timeOffsets: plan.timeOffsets.length > 0 ? formatTimeOffsets(plan.timeOffsets) : undefined,
+          timeOffsets: runPlan.timeOffsets.length > 0 ? formatTimeOffsets(runPlan.timeOffsets) : undefined,
           beforeNamespaces: () => {
-            for (const { resource, soft, hard } of plan.process.rlimits) sys.prlimit(resource, soft, hard);
+            for (const { resource, soft, hard } of runPlan.process.rlimits) sys.prlimit(resource, soft, hard);
           },
-          keepFds: [execFifoFd, ...passedFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
-          initMain: (syncFd) => containerInit(sys, plan, { syncFd, execFifoFd, extraFds, consoleSocketFd }),
+          keepFds: [execFifoFd, ...passedFds, ...idmapFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
+          initMain: (syncFd) => containerInit(sys, runPlan, { syncFd, execFifoFd, extraFds, consoleSocketFd }),
         }));
       } finally {
-        sys.close(execFifoFd);
-        if (consoleSocketFd !== undefined) sys.close(consoleSocketFd);
-        for (const { fd } of joins) sys.close(fd);
+        for (const fd of held) sys.close(fd);
       }
       const stat = parseProcStat(fs.readFileSync(`/proc/${initPid}/stat`, 'latin1'));
       const state: StoredState = {

@@ -51,7 +51,8 @@ function withMountLabel(step: MountStep, mountLabel: string | undefined): string
 function mountOne(sys: Sys, rootfs: string, step: MountStep, mountLabel?: string): void {
   if (step.bind) {
     const target = prepareBindTarget(rootfs, step);
-    sys.mount(step.source, target, null, MountFlags.BIND | (step.recursiveBind ? MountFlags.REC : 0), null);
+    if (step.idmap?.treeFd !== undefined) sys.moveMount(step.idmap.treeFd, target);
+    else sys.mount(step.source, target, null, MountFlags.BIND | (step.recursiveBind ? MountFlags.REC : 0), null);
     // A bind mount ignores every flag but MS_REC on creation: the requested ones need a remount.
     if ((step.flags & REMOUNT_FLAGS) !== 0 || step.clearedFlags !== 0) {
       sys.mount(null, target, null, MountFlags.BIND | MountFlags.REMOUNT | remountFlags(sys, target, step.flags, step.clearedFlags), null);
@@ -149,8 +150,11 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
       mountOne(sys, plan.rootfs, step, plan.mountLabel);
     } catch (error) {
       // Name the config entry: the host path alone does not tell the user which mount failed.
-      if (error instanceof SyscallError) {
-        throw new SyscallError(`${error.operation} (config.json /mounts/${i}: ${step.type} ${JSON.stringify(step.source)} on ${step.destination})`, error.errno);
+      const where = `config.json /mounts/${i}: ${step.type} ${JSON.stringify(step.source)} on ${step.destination}`;
+      if (error instanceof SyscallError) throw new SyscallError(`${error.operation} (${where})`, error.errno);
+      // Node's fs errors (creating the mount point, say) carry their own operation, path and errno.
+      if (!(error instanceof RuntimeError) && (error as NodeJS.ErrnoException).code !== undefined) {
+        throw new RuntimeError('mount', `mount (${where}): ${(error as Error).message}`);
       }
       throw error;
     }

@@ -84,7 +84,7 @@ export const POLLIN = 0x1;
 export const POLLHUP = 0x10;
 
 /** System call numbers for the calls glibc has no wrapper for (or whose wrapper does more than we want). */
-const SYSCALLS_X64 = { mount_setattr: 442, keyctl: 250, clone: 56, pivot_root: 155, prctl: 157, capget: 125, capset: 126, close_range: 436, pidfd_open: 434, pidfd_send_signal: 424 };
-const SYSCALLS_ARM64 = { mount_setattr: 442, keyctl: 219, clone: 220, pivot_root: 41, prctl: 167, capget: 90, capset: 91, close_range: 436, pidfd_open: 434, pidfd_send_signal: 424 };
+const SYSCALLS_X64 = { open_tree: 428, move_mount: 429, mount_setattr: 442, keyctl: 250, clone: 56, pivot_root: 155, prctl: 157, capget: 125, capset: 126, close_range: 436, pidfd_open: 434, pidfd_send_signal: 424 };
+const SYSCALLS_ARM64 = { open_tree: 428, move_mount: 429, mount_setattr: 442, keyctl: 219, clone: 220, pivot_root: 41, prctl: 167, capget: 90, capset: 91, close_range: 436, pidfd_open: 434, pidfd_send_signal: 424 };
 export type SyscallName = keyof typeof SYSCALLS_X64;
 export const SYSCALLS: Record<SyscallName, number> = process.arch === 'arm64' ? SYSCALLS_ARM64 : SYSCALLS_X64;

@@ -51,6 +51,14 @@ export interface Sys {
   ioctl(fd: number, request: number, arg: number): number;
   /** mount_setattr(AT_FDCWD, path, AT_RECURSIVE, {attr_set, attr_clr}) over the whole mount tree at path. */
   mountSetattrRecursive(path: string, set: number, clear: number): void;
+  /**
+   * A detached copy of the mount (tree) at `source`, idmapped through the user namespace `usernsFd`
+   * (open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP)). Needs privilege over the source's mount: made
+   * by tsrun on the host, attached inside the container with moveMount.
+   */
+  openIdmappedTree(source: string, usernsFd: number, recursive: boolean): number;
+  /** move_mount of a detached tree descriptor onto `target`. */
+  moveMount(treeFd: number, target: string): void;
   /** The MS_* flags of the mount holding `path` (from statfs f_flags, translated from ST_*). */
   mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
@@ -279,6 +287,33 @@ export function createSys(): Sys {
       const AT_FDCWD = -100;
       const AT_RECURSIVE = 0x8000;
       check(syscall('mount_setattr', 'int', AT_FDCWD, 'const char *', path, 'unsigned int', AT_RECURSIVE, 'void *', attr, 'size_t', 32), 'mount_setattr', `\`${path}\``);
+    },
+    openIdmappedTree(source, usernsFd, recursive) {
+      const AT_FDCWD = -100;
+      const AT_RECURSIVE = 0x8000;
+      const AT_EMPTY_PATH = 0x1000;
+      const OPEN_TREE_CLONE = 1;
+      const OPEN_TREE_CLOEXEC = 0o2000000;
+      const tree = check(
+        syscall('open_tree', 'int', AT_FDCWD, 'const char *', source, 'unsigned int', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0)),
+        'open_tree', `\`${source}\``,
+      );
+      const attr = Buffer.alloc(32);
+      attr.writeBigUInt64LE(0x100000n, 0); // MOUNT_ATTR_IDMAP
+      attr.writeBigUInt64LE(BigInt(usernsFd), 24);
+      const result = syscall('mount_setattr', 'int', tree, 'const char *', '', 'unsigned int', AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), 'void *', attr, 'size_t', 32);
+      if (result < 0) {
+        const e = errno();
+        fn('int close(int)')(tree);
+        throw new SyscallError('mount_setattr MOUNT_ATTR_IDMAP', e, `\`${source}\``);
+      }
+      return tree;
+    },
+    moveMount(treeFd, target) {
+      const AT_FDCWD = -100;
+      const MOVE_MOUNT_F_EMPTY_PATH = 4;
+      check(syscall('move_mount', 'int', treeFd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH),
+        'move_mount', `\`${target}\``);
     },
     mountFlagsOf(path) {
       // struct statfs on 64-bit Linux: ten 8-byte fields, then f_flags at offset 80, then spares (120 bytes).

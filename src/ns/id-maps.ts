@@ -12,7 +12,7 @@ export function formatIdMap(mappings: readonly IdMapping[]): string {
  * tsrun writes them from the parent, which is privileged in the initial namespace, so multi-range maps work
  * and setgroups stays allowed. Each file takes exactly one write.
  */
-export function writeIdMaps(pid: number, uidMappings: readonly IdMapping[], gidMappings: readonly IdMapping[], procRoot = '/proc'): void {
+export function writeIdMaps(pid: number, uidMappings: readonly IdMapping[], gidMappings: readonly IdMapping[], procRoot = '/proc', pointer = '/linux'): void {
   const write = (file: 'uid_map' | 'gid_map', mappings: readonly IdMapping[]) => {
     const target = `${procRoot}/${pid}/${file}`;
     try {
@@ -20,7 +20,7 @@ export function writeIdMaps(pid: number, uidMappings: readonly IdMapping[], gidM
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       const field = file === 'uid_map' ? 'uidMappings' : 'gidMappings';
-      throw new RuntimeError('id-map', `config.json: /linux/${field}: write ${target}: ${code} (overlapping ranges, more than 340 lines, or host IDs tsrun may not map?)`);
+      throw new RuntimeError('id-map', `config.json: ${pointer}/${field}: write ${target}: ${code} (overlapping ranges, more than 340 lines, or host IDs tsrun may not map?)`);
     }
   };
   write('uid_map', uidMappings);

@@ -12,6 +12,8 @@ export interface ParsedMountOptions {
   recursiveBind: boolean;
   /** Options the kernel does not know as flags: passed as the comma-separated data string (e.g. mode=755). */
   data: string[];
+  /** idmap / ridmap: an idmapped bind mount (ridmap: of every mount in the tree). */
+  idmap: 'none' | 'idmap' | 'ridmap';
   /** runc's tmpcopyup: fill a new tmpfs with what the destination directory held. */
   copyUp: boolean;
   /** Recursive attributes (rro, rnosuid, …): MOUNT_ATTR_* bits set and cleared with mount_setattr(AT_RECURSIVE). */
@@ -80,21 +82,9 @@ const PROPAGATION: Record<string, number> = {
   unbindable: MountFlags.UNBINDABLE, runbindable: MountFlags.UNBINDABLE | MountFlags.REC,
 };
 
-/**
- * Options that change how a mount is made rather than what the kernel is told and that tsrun does not
- * implement yet. Passing them to the kernel as data would fail obscurely or, worse, succeed without the effect.
- */
-const NOT_YET: ReadonlySet<string> = new Set(['idmap', 'ridmap']);
-
-export class UnsupportedMountOption extends Error {
-  constructor(readonly option: string) {
-    super(option);
-  }
-}
-
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
   const parsed: ParsedMountOptions = {
-    flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], copyUp: false, recursive: { set: 0, clear: 0 },
+    flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], idmap: 'none', copyUp: false, recursive: { set: 0, clear: 0 },
   };
   for (const option of options ?? []) {
     if (option === 'bind' || option === 'rbind') {
@@ -108,6 +98,8 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       parsed.clearedFlags |= CLEAR[option]!;
     } else if (Object.hasOwn(PROPAGATION, option)) {
       parsed.propagation.push(PROPAGATION[option]!);
+    } else if (option === 'idmap' || option === 'ridmap') {
+      parsed.idmap = option;
     } else if (option === 'tmpcopyup') {
       parsed.copyUp = true;
     } else if (Object.hasOwn(RECURSIVE, option)) {
@@ -115,8 +107,6 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       const { set, clear } = RECURSIVE[option]!;
       parsed.recursive.set = (parsed.recursive.set & ~clear) | set;
       parsed.recursive.clear = (parsed.recursive.clear & ~set) | clear;
-    } else if (NOT_YET.has(option)) {
-      throw new UnsupportedMountOption(option);
     } else if (option !== 'defaults') {
       parsed.data.push(option);
     }

@@ -3,7 +3,7 @@ import { ConfigError, NotSupportedError } from '../errors';
 import { MountFlags } from '../linux/constants';
 import { CAPABILITIES } from './capabilities';
 import { RLIMITS } from './rlimits';
-import { parseMountOptions, UnsupportedMountOption } from './mount-options';
+import { parseMountOptions } from './mount-options';
 import type { CgroupMountAction } from './cgroup-mount-plan';
 import { NAMESPACE_FLAGS, type NamespaceJoin } from './namespaces';
 import { planCpuAffinity, planIoPriority, planPersonality, planScheduler, type CpuAffinityPlan, type SchedulerPlan } from './process-settings';
@@ -65,6 +65,8 @@ export interface MountStep {
   recursive: { set: number; clear: number };
   /** tmpcopyup: copy the destination's previous contents into the new tmpfs. */
   copyUp: boolean;
+  /** An idmapped bind mount: the maps, whether the whole tree is idmapped, and (filled in by create) the detached idmapped tree's fd. */
+  idmap?: { uidMappings: IdMapping[]; gidMappings: IdMapping[]; recursive: boolean; treeFd?: number };
   /** For `type: cgroup`: how to build the cgroupfs view (filled in by create from the host's cgroup layout). */
   cgroupActions?: CgroupMountAction[];
 }
@@ -169,10 +171,6 @@ function refuseUnsupported(spec: Spec): void {
   for (const [pointer, value, detail] of checks) {
     if (present(value)) throw new NotSupportedError(pointer, detail);
   }
-  (spec.mounts ?? []).forEach((mount, i) => {
-    if (present(mount.uidMappings)) throw new NotSupportedError(`/mounts/${i}/uidMappings`, 'idmapped mounts');
-    if (present(mount.gidMappings)) throw new NotSupportedError(`/mounts/${i}/gidMappings`, 'idmapped mounts');
-  });
 }
 
 /** `/dev/` and `/dev` are the same place; normalize() alone keeps the trailing slash. */
@@ -194,15 +192,23 @@ function capabilityMask(names: string[] | undefined, pointer: string): bigint {
   return mask;
 }
 
+function planIdmap(spec: Spec, i: number, mode: 'none' | 'idmap' | 'ridmap', bind: boolean): MountStep['idmap'] {
+  const mount = spec.mounts![i]!;
+  const hasMaps = (mount.uidMappings?.length ?? 0) > 0 || (mount.gidMappings?.length ?? 0) > 0;
+  if (mode === 'none' && !hasMaps) return undefined;
+  if (!bind) throw new ConfigError(`/mounts/${i}`, 'can only be idmapped (idmap, ridmap, uidMappings) when it is a bind mount');
+  // Without maps of its own the mount takes the container's user namespace maps, as runc does.
+  const uidMappings = hasMaps ? mount.uidMappings ?? [] : spec.linux?.uidMappings ?? [];
+  const gidMappings = hasMaps ? mount.gidMappings ?? [] : spec.linux?.gidMappings ?? [];
+  if (uidMappings.length === 0 || gidMappings.length === 0) {
+    throw new ConfigError(`/mounts/${i}/options`, `${mode} needs uidMappings and gidMappings on the mount or a user namespace with maps`);
+  }
+  return { uidMappings, gidMappings, recursive: mode === 'ridmap' };
+}
+
 function planMounts(spec: Spec, bundle: string): MountStep[] {
   return (spec.mounts ?? []).map((mount, i) => {
-    let options;
-    try {
-      options = parseMountOptions(mount.options);
-    } catch (error) {
-      if (error instanceof UnsupportedMountOption) throw new NotSupportedError(`/mounts/${i}/options`, `option "${error.option}"`);
-      throw error;
-    }
+    const options = parseMountOptions(mount.options);
     const type = mount.type ?? '';
     const bind = options.bind || type === 'bind';
     if (options.copyUp && type !== 'tmpfs') {
@@ -229,6 +235,7 @@ function planMounts(spec: Spec, bundle: string): MountStep[] {
       data: options.data.join(','),
       recursive: options.recursive,
       copyUp: options.copyUp,
+      idmap: planIdmap(spec, i, options.idmap, bind),
     };
   });
 }

@@ -199,6 +199,12 @@ export class FakeSys implements Sys {
   mountSetattrRecursive(path: string, set: number, clear: number): void {
     this.call('mountSetattrRecursive', [path, set, clear], () => undefined);
   }
+  openIdmappedTree(source: string, usernsFd: number, recursive: boolean): number {
+    return this.call('openIdmappedTree', [source, usernsFd, recursive], () => 100);
+  }
+  moveMount(treeFd: number, target: string): void {
+    this.call('moveMount', [treeFd, target], () => undefined);
+  }
   mountFlagsOf(path: string): number {
     return this.call('mountFlagsOf', [path], () => 0);
   }

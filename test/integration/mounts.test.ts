@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { integrationSkipReason, Sandbox, SHARED_ROOTFS } from '../helpers/tsrun';
 
@@ -48,6 +49,39 @@ describe.skipIf(integrationSkipReason !== undefined)(`mounts${integrationSkipRea
     const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['root:x:0:0:root:/root:/bin/sh', '644 0', 'writable', 'tmpfs']);
+  });
+
+  it('an idmapped bind mount shows files through the mount\'s maps', () => {
+    const source = path.join(sb.dir, 'idmapped');
+    fs.mkdirSync(source);
+    fs.writeFileSync(path.join(source, 'f'), 'x');
+    fs.chownSync(path.join(source, 'f'), 0, 0);
+    const config = sb.config(['stat', '-c', '%u:%g', '/mnt/f']);
+    config.mounts.push({
+      destination: '/mnt', type: 'bind', source, options: ['bind', 'idmap'],
+      uidMappings: [{ containerID: 0, hostID: 1000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 2000, size: 10 }],
+    });
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('1000:2000');
+  });
+
+  it('idmap without maps of its own uses the container\'s user namespace: its root owns the files', () => {
+    fs.chmodSync(sb.dir, 0o755); // the init runs as host uid 100000 and must reach the source
+    const source = path.join(sb.dir, 'shared');
+    fs.mkdirSync(source, { mode: 0o755 });
+    fs.writeFileSync(path.join(source, 'f'), 'x');
+    const config = sb.config(['sh', '-c', 'stat -c %u:%g /tmp/plain/f /tmp/mapped/f']);
+    config.linux.namespaces.push({ type: 'user' });
+    config.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    config.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    config.mounts.push(
+      { destination: '/tmp/plain', type: 'bind', source, options: ['bind'] },
+      { destination: '/tmp/mapped', type: 'bind', source, options: ['bind', 'idmap'] },
+    );
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['65534:65534', '0:0']);
   });
 
   it('an unknown mount type fails create naming the config entry, and nothing is left', () => {

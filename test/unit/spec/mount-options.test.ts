@@ -1,9 +1,9 @@
 // parseMountOptions: a config.json mount's options → mount(2) flags, cleared flags, propagation and data.
 import { describe, expect, it } from 'vitest';
 import { MountFlags } from '../../../src/linux/constants';
-import { MountAttr, parseMountOptions, UnsupportedMountOption } from '../../../src/spec/mount-options';
+import { MountAttr, parseMountOptions } from '../../../src/spec/mount-options';
 
-const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], copyUp: false, recursive: { set: 0, clear: 0 } };
+const EMPTY = { flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], idmap: 'none', copyUp: false, recursive: { set: 0, clear: 0 } };
 
 const SET_OPTIONS: Array<[string, number]> = [
   ['ro', MountFlags.RDONLY],
@@ -39,7 +39,6 @@ const CLEAR_OPTIONS: Array<[string, number, string]> = [
   ['loud', MountFlags.SILENT, 'silent'],
 ];
 
-const NOT_YET = ['idmap', 'ridmap'];
 
 const ATIME = MountAttr.ATIME_MASK;
 // [option, MOUNT_ATTR_* set, MOUNT_ATTR_* cleared]
@@ -160,24 +159,10 @@ describe('parseMountOptions', () => {
     expect(parseMountOptions(['constructor', 'toString', '__proto__']).data).toEqual(['constructor', 'toString', '__proto__']);
   });
 
-  it.each(NOT_YET)('refuses %s as not supported yet', (option) => {
-    let thrown: unknown;
-    try {
-      parseMountOptions(['rbind', option, 'ro']);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(UnsupportedMountOption);
-    expect((thrown as UnsupportedMountOption).option).toBe(option);
-    expect((thrown as Error).message).toBe(option);
-  });
-
-  it('reports the first unsupported option', () => {
-    expect(() => parseMountOptions(['ro', 'ridmap', 'idmap'])).toThrow(expect.objectContaining({ option: 'ridmap' }));
-  });
-
-  it('reads tmpcopyup as the copy-up request', () => {
-    expect(parseMountOptions(['tmpcopyup', 'mode=755'])).toMatchObject({ copyUp: true, data: ['mode=755'] });
+  it('reads idmap and ridmap (the later one wins)', () => {
+    expect(parseMountOptions(['bind', 'idmap']).idmap).toBe('idmap');
+    expect(parseMountOptions(['rbind', 'ridmap']).idmap).toBe('ridmap');
+    expect(parseMountOptions(['ridmap', 'idmap']).idmap).toBe('idmap');
   });
 
   it.each(RECURSIVE)('maps %s to MOUNT_ATTR set 0x%s clear 0x%s', (option, set, clear) => {

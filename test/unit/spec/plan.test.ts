@@ -403,12 +403,6 @@ describe('buildPlan: fields not supported yet', () => {
     ['intelRdt', (s) => { s.linux.intelRdt = { closID: 'guaranteed' }; }, '/linux/intelRdt'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],
-    ['idmapped mount (uid)', (s) => {
-      s.mounts = [
-        { destination: '/proc', type: 'proc', source: 'proc' },
-        { destination: '/data', type: 'bind', source: '/srv', uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] },
-      ];
-    }, '/mounts/1/uidMappings (idmapped mounts)'],
   ];
 
   it.each(cases)('refuses %s with its pointer', (_name, edit, rest) => {
@@ -419,21 +413,40 @@ describe('buildPlan: fields not supported yet', () => {
     expect(e.message).toBe(`config.json: not supported yet: ${rest}`);
   });
 
-  it('refuses a mount with only gidMappings as an idmapped mount', () => {
-    const e = errorOf(() => plan(spec((s) => {
-      s.mounts = [{ destination: '/data', type: 'bind', source: '/srv', gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }];
-    })));
-    expect(e).toBeInstanceOf(NotSupportedError);
-    expect(e.message).toMatch(/^config\.json: not supported yet: \/mounts\/0\/\w+Mappings \(idmapped mounts\)$/);
+  it('plans an idmapped bind mount with its own maps (idmap by default, ridmap recursive)', () => {
+    const maps = [{ containerID: 0, hostID: 1000, size: 1 }];
+    const p = plan(spec((s) => {
+      s.mounts = [
+        { destination: '/proc', type: 'proc', source: 'proc' },
+        { destination: '/data', type: 'bind', source: '/srv', uidMappings: maps, gidMappings: maps },
+        { destination: '/tree', type: 'bind', source: '/srv', options: ['rbind', 'ridmap'], uidMappings: maps, gidMappings: maps },
+      ];
+    }));
+    expect(p.mounts[1]!.idmap).toEqual({ uidMappings: maps, gidMappings: maps, recursive: false });
+    expect(p.mounts[2]!.idmap).toEqual({ uidMappings: maps, gidMappings: maps, recursive: true });
   });
 
-  // regression test (was a bug): src/spec/plan.ts refuseUnsupported names `/mounts/<i>/uidMappings` even when only gidMappings is set,
-  // so the message points at a field that is not in config.json.
-  it('names gidMappings in the pointer when only gidMappings is set', () => {
+  it('idmap without maps takes the container user namespace maps, and fails without any', () => {
+    const maps = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const p = plan(spec((s) => {
+      s.linux.namespaces!.push({ type: 'user' });
+      s.linux.uidMappings = maps;
+      s.linux.gidMappings = maps;
+      s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/data', type: 'bind', source: '/srv', options: ['bind', 'idmap'] }];
+    }));
+    expect(p.mounts[1]!.idmap).toEqual({ uidMappings: maps, gidMappings: maps, recursive: false });
     const e = errorOf(() => plan(spec((s) => {
-      s.mounts = [{ destination: '/data', type: 'bind', source: '/srv', gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }];
+      s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/data', type: 'bind', source: '/srv', options: ['bind', 'idmap'] }];
     })));
-    expect(e.message).toBe('config.json: not supported yet: /mounts/0/gidMappings (idmapped mounts)');
+    expect(e.message).toBe('config.json: /mounts/1/options idmap needs uidMappings and gidMappings on the mount or a user namespace with maps');
+  });
+
+  it('refuses idmapping a mount that is not a bind mount', () => {
+    const maps = [{ containerID: 0, hostID: 1000, size: 1 }];
+    const e = errorOf(() => plan(spec((s) => {
+      s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc', uidMappings: maps, gidMappings: maps }];
+    })));
+    expect(e.message).toBe('config.json: /mounts/0 can only be idmapped (idmap, ridmap, uidMappings) when it is a bind mount');
   });
 
   it('refuses before looking at anything else (even a config without root)', () => {
@@ -652,15 +665,6 @@ describe('buildPlan: mounts', () => {
     const e = errorOf(() => mountsOf([{ destination: '/x', type: 'bind' }]));
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.message).toBe('config.json: /mounts/0/source must be set for a bind mount');
-  });
-
-  it('refuses a mount option not supported yet, naming it', () => {
-    const e = errorOf(() => mountsOf([
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/data', source: '/srv', options: ['rbind', 'ridmap'] },
-    ]));
-    expect(e).toBeInstanceOf(NotSupportedError);
-    expect(e.message).toBe('config.json: not supported yet: /mounts/1/options (option "ridmap")');
   });
 
   it('refuses tmpcopyup on anything but tmpfs', () => {
