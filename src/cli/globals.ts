@@ -23,6 +23,14 @@ export function defaultRoot(): string {
   return '/run/tsrun';
 }
 
+/** runc's --rootless: true, false, or auto (the default): rootless when not running as root. */
+export function isRootless(flag: string | undefined): boolean {
+  if (flag === undefined || flag === 'auto' || flag === '') return (process.geteuid?.() ?? 0) !== 0;
+  if (flag === 'true') return true;
+  if (flag === 'false') return false;
+  throw new RuntimeError('usage', `--rootless ${JSON.stringify(flag)}: must be true, false or auto`);
+}
+
 export function makeLogger(args: GlobalArgs): Logger {
   const format: LogFormat = args.logFormat === 'json' ? 'json' : 'text';
   return new Logger(args.log, format, args.debug === true);
@@ -35,7 +43,7 @@ export function makeContext(args: GlobalArgs, logger: Logger): RuntimeContext {
   const root = args.root ?? defaultRoot();
   if (root === '/' || root === '') throw new RuntimeError('usage', `--root ${JSON.stringify(root)}: must be a directory other than /`);
   const sys = createSys();
-  return { sys, store: new StateStore(root, createFileLock(sys)), warn: (m) => logger.warn(m) };
+  return { sys, store: new StateStore(root, createFileLock(sys)), warn: (m) => logger.warn(m), rootless: isRootless(args.rootless) };
 }
 
 export function readTextFile(file: string): string {

@@ -30,7 +30,7 @@ function globalOptions(y: Argv): Argv<GlobalArgs> {
     .option('log-format', { type: 'string', choices: ['text', 'json'], default: 'text', global: true })
     .option('debug', { type: 'boolean', default: false, global: true, describe: 'log debug output and error stacks' })
     .option('systemd-cgroup', { type: 'boolean', default: false, global: true, describe: 'use the systemd cgroup driver (not supported yet)' })
-    .option('rootless', { type: 'string', global: true, describe: 'true, false or auto (accepted for runc compatibility)' })
+    .option('rootless', { type: 'string', global: true, describe: 'true, false or auto (default: rootless when not run as root)' })
     .option('cgroup-manager', { type: 'string', global: true, hidden: true })
     .option('criu', { type: 'string', global: true, hidden: true }) as unknown as Argv<GlobalArgs>;
 }

@@ -7,4 +7,9 @@ export interface RuntimeContext {
   store: StateStore;
   /** Writes a warning to the log (never to stdout, which callers parse). */
   warn(message: string): void;
+  /**
+   * tsrun runs without privilege on the host (--rootless, or auto-detected from a non-zero euid): only the
+   * caller's own uid and gid can be mapped into a user namespace, and setgroups is denied there.
+   */
+  rootless?: boolean;
 }

@@ -6,7 +6,7 @@ import { OpenFlags, SIGKILL } from '../linux/constants';
 import { connectUnix } from '../linux/unix-socket';
 import { parseCgroupFile, parseMountInfo, parseProcStat } from '../linux/proc-parsers';
 import { planCgroupMount } from '../spec/cgroup-mount-plan';
-import { formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
+import { checkUnprivilegedMaps, denySetgroups, formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
 import { spawnContainerInit } from '../ns/spawn-init';
 import { userNamespaceFd } from '../ns/userns-fd';
@@ -116,6 +116,18 @@ function withIdmapFds(sys: Sys, plan: ContainerPlan, opened: number[]): Containe
   }
 }
 
+/**
+ * What a container needs when tsrun has no privilege: a new user namespace whose maps name only the caller's
+ * own uid and gid (the kernel refuses anything else from an unprivileged writer), and no setgroups in it.
+ */
+function rootlessPlan(plan: ContainerPlan): ContainerPlan {
+  if (!plan.userNamespace) {
+    throw new RuntimeError('rootless', 'config.json: /linux/namespaces: a rootless container needs a new user namespace (see tsrun spec --rootless)');
+  }
+  checkUnprivilegedMaps(plan.userNamespace.uidMappings, plan.userNamespace.gidMappings, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
+  return { ...plan, setgroupsDenied: true };
+}
+
 /** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
 function checkTerminalOptions(terminal: boolean, consoleSocket: string | undefined, foreground: boolean): void {
   if (terminal && consoleSocket === undefined && foreground) {
@@ -161,6 +173,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
     plan = { ...plan, process: { ...plan.process, env: [...plan.process.env, `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] } };
   }
   const passedFds = Array.from({ length: extraFds }, (_, i) => 3 + i);
+  if (ctx.rootless) plan = rootlessPlan(plan);
   checkTerminalOptions(plan.process.terminal, options.consoleSocket, options.foreground ?? false);
   const { sys, store } = ctx;
   store.ensureRoot();
@@ -172,7 +185,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       sys.mkfifo(fifo, 0o622);
       fs.chmodSync(fifo, 0o622); // mkfifo honours the umask; anyone the container runs as must be able to open it
       const userNs = plan.userNamespace;
-      if (userNs) {
+      if (userNs && !ctx.rootless) {
         // The init runs as the container's root, which is some other host user: let it own the fifo.
         fs.chownSync(fifo, hostIdOf(0, userNs.uidMappings) ?? 0, hostIdOf(0, userNs.gidMappings) ?? 0);
       }
@@ -198,7 +211,12 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: runPlan.newNamespaceFlags,
           joins,
-          userNamespace: userNs && { writeMaps: (pid) => writeIdMaps(pid, userNs.uidMappings, userNs.gidMappings) },
+          userNamespace: userNs && {
+            writeMaps: (pid) => {
+              if (ctx.rootless) denySetgroups(pid);
+              writeIdMaps(pid, userNs.uidMappings, userNs.gidMappings);
+            },
+          },
           timeOffsets: runPlan.timeOffsets.length > 0 ? formatTimeOffsets(runPlan.timeOffsets) : undefined,
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of runPlan.process.rlimits) sys.prlimit(resource, soft, hard);

@@ -59,7 +59,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
 
     applySecurityLabels(plan);
     applyProcessSettings(plan);
-    applyCredentials(sys, plan.process);
+    applyCredentials(sys, plan.process, plan.setgroupsDenied);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
     prepareStdio(sys, fds.extraFds);

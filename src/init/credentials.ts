@@ -1,3 +1,4 @@
+import { RuntimeError } from '../errors';
 import { Prctl } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { LAST_CAPABILITY } from '../spec/capabilities';
@@ -8,7 +9,7 @@ import type { ProcessPlan } from '../spec/plan';
  * bounding set while still privileged, keep permitted capabilities across the uid change, set the groups and
  * ids, then set the capability sets and raise the ambient ones. Runs in the container init right before exec.
  */
-export function applyCredentials(sys: Sys, process: ProcessPlan): void {
+export function applyCredentials(sys: Sys, process: ProcessPlan, setgroupsDenied = false): void {
   const caps = process.capabilities;
   if (caps) {
     for (let cap = 0; cap <= LAST_CAPABILITY; cap++) {
@@ -16,7 +17,11 @@ export function applyCredentials(sys: Sys, process: ProcessPlan): void {
     }
     sys.prctl(Prctl.SET_KEEPCAPS, 1);
   }
-  sys.setgroups(process.additionalGids);
+  // Where setgroups is denied (rootless) the groups the init has are the only ones possible.
+  if (!setgroupsDenied) sys.setgroups(process.additionalGids);
+  else if (process.additionalGids.length > 0) {
+    throw new RuntimeError('rootless', `config.json: /process/user/additionalGids ${JSON.stringify(process.additionalGids)}: cannot be set in a rootless container (setgroups is denied)`);
+  }
   sys.setresgid(process.gid);
   sys.setresuid(process.uid);
   if (caps) {

@@ -27,6 +27,26 @@ export function writeIdMaps(pid: number, uidMappings: readonly IdMapping[], gidM
   write('gid_map', gidMappings);
 }
 
+/**
+ * Without privilege the kernel accepts only a map of the writer's own ID (one line, size 1), and a gid map only
+ * after `deny` went to /proc/PID/setgroups. Checked before anything is created, naming the field.
+ */
+export function checkUnprivilegedMaps(uidMappings: readonly IdMapping[], gidMappings: readonly IdMapping[], euid: number, egid: number): void {
+  const check = (field: string, mappings: readonly IdMapping[], own: number, what: string) => {
+    const ok = mappings.length === 1 && mappings[0]!.hostID === own && mappings[0]!.size === 1;
+    if (!ok) {
+      throw new RuntimeError('rootless', `config.json: /linux/${field}: rootless tsrun can only map its own ${what} ${own} (one entry of size 1), got ${JSON.stringify(mappings)}`);
+    }
+  };
+  check('uidMappings', uidMappings, euid, 'uid');
+  check('gidMappings', gidMappings, egid, 'gid');
+}
+
+/** Denies setgroups in the user namespace of `pid`: required before an unprivileged gid_map write. */
+export function denySetgroups(pid: number, procRoot = '/proc'): void {
+  fs.writeFileSync(`${procRoot}/${pid}/setgroups`, 'deny');
+}
+
 /** The host ID that container ID `id` maps to, or undefined when it is not mapped. */
 export function hostIdOf(id: number, mappings: readonly IdMapping[]): number | undefined {
   for (const m of mappings) {

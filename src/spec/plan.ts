@@ -31,6 +31,8 @@ export interface ContainerPlan {
   userNamespace: { uidMappings: IdMapping[]; gidMappings: IdMapping[] } | undefined;
   /** The container runs in a user namespace (new or joined): no mknod, locked mount flags. */
   inUserNamespace: boolean;
+  /** setgroups is denied in the container's user namespace (rootless): the init must not call it. */
+  setgroupsDenied: boolean;
   /** linux.timeOffsets for a new time namespace. */
   timeOffsets: Array<{ clock: 'monotonic' | 'boottime'; secs: bigint; nanosecs: number }>;
   /** MS_* propagation applied to `/` of the new mount namespace before anything is mounted. */
@@ -372,6 +374,7 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     joinNamespaces,
     userNamespace,
     inUserNamespace,
+    setgroupsDenied: false,
     timeOffsets: planTimeOffsets(linux.timeOffsets),
     rootPropagation,
     mounts,

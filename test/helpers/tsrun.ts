@@ -33,16 +33,38 @@ function toResult(r: SpawnSyncReturns<string>): Result {
  * every container the test created (by ID, through tsrun) and removes the temp dir; call it in afterEach so it
  * runs when the test fails too.
  */
+export interface SandboxOptions {
+  /** Run bin/tsrun as this unprivileged user (through setpriv): rootless mode. */
+  user?: { uid: number; gid: number };
+}
+
+/** The unprivileged user rootless tests run tsrun as: nobody exists on every Debian system. */
+export const ROOTLESS_USER = { uid: 65534, gid: 65534 };
+
 export class Sandbox {
   readonly dir: string;
   readonly root: string;
+  readonly user: { uid: number; gid: number } | undefined;
   private readonly ids = new Set<string>();
   private counter = 0;
 
-  constructor(name = 'tsrun-test') {
+  constructor(name = 'tsrun-test', options: SandboxOptions = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
     this.root = path.join(this.dir, 'state');
+    this.user = options.user;
+    if (this.user) {
+      // The unprivileged tsrun must be able to create its --root here and read the bundles.
+      fs.chmodSync(this.dir, 0o755);
+      fs.chownSync(this.dir, this.user.uid, this.user.gid);
+    }
     makeBusyboxRootfs(SHARED_ROOTFS);
+  }
+
+  /** The command line that runs bin/tsrun (as the sandbox's user when it has one). */
+  private command(args: string[]): [string, string[]] {
+    const argv = ['--root', this.root, ...args];
+    if (!this.user) return [TSRUN, argv];
+    return ['setpriv', ['--reuid', String(this.user.uid), '--regid', String(this.user.gid), '--clear-groups', TSRUN, ...argv]];
   }
 
   newId(prefix = 'c'): string {
@@ -54,6 +76,12 @@ export class Sandbox {
   config(args?: string[]): Config {
     const config = busyboxConfig() as Config;
     if (args) config.process.args = args;
+    if (this.user) {
+      // What `tsrun spec --rootless` sets up: a user namespace mapping root to the unprivileged user.
+      config.linux.namespaces.push({ type: 'user' });
+      config.linux.uidMappings = [{ containerID: 0, hostID: this.user.uid, size: 1 }];
+      config.linux.gidMappings = [{ containerID: 0, hostID: this.user.gid, size: 1 }];
+    }
     return config;
   }
 
@@ -61,6 +89,7 @@ export class Sandbox {
   bundle(config: Config = this.config()): string {
     const dir = fs.mkdtempSync(path.join(this.dir, 'bundle-'));
     makeBusyboxBundle(dir, { sharedRootfs: SHARED_ROOTFS, config });
+    if (this.user) fs.chmodSync(dir, 0o755);
     return dir;
   }
 
@@ -82,7 +111,8 @@ export class Sandbox {
     const outFd = fs.openSync(out, 'w');
     const errFd = fs.openSync(err, 'w');
     try {
-      const r = spawnSync(TSRUN, ['--root', this.root, ...args], {
+      const [command, argv] = this.command(args);
+      const r = spawnSync(command, argv, {
         stdio: ['ignore', outFd, errFd],
         timeout: options.timeoutMs ?? 30_000,
         killSignal: 'SIGKILL',
@@ -98,7 +128,8 @@ export class Sandbox {
 
   /** Starts tsrun without waiting (for `run` in the foreground); resolves with its result. */
   tsrunAsync(args: string[]): { pid: number; done: Promise<Result> } {
-    const child = spawn(TSRUN, ['--root', this.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = this.command(args);
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
