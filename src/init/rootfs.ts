@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { MNT_DETACH, MountFlags } from '../linux/constants';
 import { SyscallError } from '../linux/errno';
+import { parseMountInfo } from '../linux/proc-parsers';
 import type { Sys } from '../linux/sys';
 import type { CgroupMountAction } from '../spec/cgroup-mount-plan';
 import type { ContainerPlan, MountStep } from '../spec/plan';
@@ -143,8 +144,13 @@ function applyRecursive(sys: Sys, target: string, step: MountStep): void {
  */
 export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
   sys.mount(null, '/', null, plan.rootPropagation, null);
+  const shared = (plan.rootPropagation & MountFlags.SHARED) !== 0;
+  // pivot_root refuses a shared new root or a shared parent of it: with rootfsPropagation shared, keep the
+  // rootfs' parent mount private now and apply the propagation to / after the pivot.
+  if (shared) sys.mount(null, parentMountPoint(plan.rootfs), null, MountFlags.PRIVATE, null);
   // pivot_root needs the new root to be a mount point; the bind also keeps the rootfs' own submounts.
   sys.mount(plan.rootfs, plan.rootfs, null, MountFlags.BIND | MountFlags.REC, null);
+  if (shared) sys.mount(null, plan.rootfs, null, MountFlags.PRIVATE, null);
   plan.mounts.forEach((step, i) => {
     try {
       mountOne(sys, plan.rootfs, step, plan.mountLabel);
@@ -175,6 +181,17 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan): void {
     sys.umount2('.', MNT_DETACH);
   }
   sys.chdir('/');
+  if (shared) sys.mount(null, '/', null, plan.rootPropagation, null);
+}
+
+/** The mount point of the mount that holds `dir` (the longest mount point that is a prefix of it). */
+function parentMountPoint(dir: string): string {
+  let best = '/';
+  for (const entry of parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))) {
+    const point = entry.mountPoint;
+    if ((dir === point || dir.startsWith(point.endsWith('/') ? point : `${point}/`)) && point.length > best.length) best = point;
+  }
+  return best;
 }
 
 function existingKind(p: string): 'dir' | 'other' | undefined {
