@@ -187,7 +187,6 @@ describe('prepareRootfs with the fixture config', () => {
 describe('prepareRootfs: root propagation', () => {
   it.each([
     ['private', PRIVATE],
-    ['shared', SHARED],
     ['slave', SLAVE],
     ['unbindable', UNBINDABLE],
   ])('applies rootfsPropagation %s to / first, recursively', (name, flag) => {
@@ -197,6 +196,20 @@ describe('prepareRootfs: root propagation', () => {
     })));
     expect(sys.calls[0]).toEqual(mount(null, '/', null, flag | REC));
     expect(sys.calls[1]).toEqual(mount(R(), R(), null, BIND | REC));
+  });
+
+  it('with shared: keeps the rootfs and its parent mount private for pivot_root, then shares / after it', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.rootfsPropagation = 'shared';
+    })));
+    expect(sys.calls[0]).toEqual(mount(null, '/', null, SHARED | REC));
+    expect(sys.calls[1]!.name).toBe('mount');
+    expect(sys.calls[1]!.args.slice(2, 4)).toEqual([null, PRIVATE]); // the parent mount of the rootfs
+    expect(sys.calls[2]).toEqual(mount(R(), R(), null, BIND | REC));
+    expect(sys.calls[3]).toEqual(mount(null, R(), null, PRIVATE));
+    expect(sys.calls.at(-1)).toEqual(mount(null, '/', null, SHARED | REC));
+    expect(sys.names().indexOf('pivotRoot')).toBeLessThan(sys.calls.length - 1);
   });
 });
 
