@@ -96,7 +96,12 @@ function copyTree(from: string, to: string): void {
     } else {
       continue; // devices, fifos and sockets are not copied (as runc's copy-up)
     }
-    fs.lchownSync(target, stat.uid, stat.gid);
+    try {
+      fs.lchownSync(target, stat.uid, stat.gid);
+    } catch (error) {
+      // In a user namespace an owner without a mapping shows as the overflow ID and cannot be given back.
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+    }
     if (!stat.isSymbolicLink()) fs.chmodSync(target, stat.mode & 0o7777);
   }
 }

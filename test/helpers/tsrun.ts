@@ -41,6 +41,17 @@ export interface SandboxOptions {
 /** The unprivileged user rootless tests run tsrun as: nobody exists on every Debian system. */
 export const ROOTLESS_USER = { uid: 65534, gid: 65534 };
 
+/**
+ * TSRUN_TEST_ROOTLESS=1 runs the whole integration suite with bin/tsrun as ROOTLESS_USER (CI does a second
+ * pass like that). Tests of what only a privileged tsrun can do skip themselves with `rootlessSkip`.
+ */
+export const rootlessRun = process.env.TSRUN_TEST_ROOTLESS === '1';
+
+/** For it.skipIf: the reason a test cannot run in the rootless pass, in the test's name. */
+export function needsPrivilege(reason: string): [boolean, string] {
+  return [rootlessRun, rootlessRun ? ` (skipped in the rootless pass: ${reason})` : ''];
+}
+
 export class Sandbox {
   readonly dir: string;
   readonly root: string;
@@ -51,7 +62,7 @@ export class Sandbox {
   constructor(name = 'tsrun-test', options: SandboxOptions = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
     this.root = path.join(this.dir, 'state');
-    this.user = options.user;
+    this.user = options.user ?? (rootlessRun ? ROOTLESS_USER : undefined);
     if (this.user) {
       // The unprivileged tsrun must be able to create its --root here and read the bundles.
       fs.chmodSync(this.dir, 0o755);
@@ -98,6 +109,7 @@ export class Sandbox {
     const dir = fs.mkdtempSync(path.join(this.dir, 'bundle-'));
     fs.writeFileSync(path.join(dir, 'config.json'), text);
     fs.symlinkSync(SHARED_ROOTFS, path.join(dir, 'rootfs'));
+    if (this.user) fs.chmodSync(dir, 0o755);
     return dir;
   }
 

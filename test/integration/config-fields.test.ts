@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { integrationSkipReason, Sandbox } from '../helpers/tsrun';
+import { ROOTLESS_USER, Sandbox, integrationSkipReason, needsPrivilege, rootlessRun } from '../helpers/tsrun';
 
 /** One config.json field per test, each asserted from inside the container, plus the failure path where there is one. */
 describe.skipIf(integrationSkipReason !== undefined)(`config.json fields${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : ''}`, () => {
@@ -54,7 +54,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`config.json fields${integr
     expect(r.stdout).toBe('321\n0027\n');
   });
 
-  it('ambient and inheritable capabilities survive into a non-root process', () => {
+  it.skipIf(needsPrivilege('only the uid of the caller exists in a rootless container')[0])(`ambient and inheritable capabilities survive into a non-root process${needsPrivilege('only the uid of the caller exists in a rootless container')[1]}`, () => {
     const r = run((c) => {
       c.process.user = { uid: 1000, gid: 1000 };
       c.process.noNewPrivileges = false;
@@ -78,7 +78,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`config.json fields${integr
     expect(r.stderr.trim()).toBe('config.json: /process/capabilities/bounding/3 must be a Linux capability name (e.g. CAP_KILL), got "CAP_FLY"');
   });
 
-  it('linux.devices get their type, numbers, mode and owner', () => {
+  it.skipIf(needsPrivilege('in a user namespace device nodes are bind-mounted from the host, not made')[0])(`linux.devices get their type, numbers, mode and owner${needsPrivilege('in a user namespace device nodes are bind-mounted from the host, not made')[1]}`, () => {
     const r = run((c) => {
       c.linux.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o640, uid: 7, gid: 8 }];
     }, 'stat -c "%F %t:%T %a %u:%g" /dev/fuse');
@@ -106,7 +106,10 @@ describe.skipIf(integrationSkipReason !== undefined)(`config.json fields${integr
     const lower = path.join(sb.dir, 'lower');
     const upper = path.join(sb.dir, 'upper');
     const work = path.join(sb.dir, 'work');
-    for (const d of [lower, upper, work]) fs.mkdirSync(d);
+    for (const d of [lower, upper, work]) {
+      fs.mkdirSync(d);
+      if (rootlessRun) fs.chownSync(d, ROOTLESS_USER.uid, ROOTLESS_USER.gid);
+    }
     fs.writeFileSync(path.join(lower, 'from-lower'), 'lower\n');
     const r = run((c) => {
       c.mounts.push({ destination: '/tmp/ov', type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`] });

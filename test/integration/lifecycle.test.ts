@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hostMountPoints, integrationSkipReason, processAlive, Sandbox, waitUntil } from '../helpers/tsrun';
+import { ROOTLESS_USER, Sandbox, hostMountPoints, integrationSkipReason, needsPrivilege, processAlive, rootlessRun, waitUntil } from '../helpers/tsrun';
 
 describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsrun${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : ''}`, () => {
   let sb: Sandbox;
@@ -166,7 +166,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(sb.tsrun(['create', '-b', sb.bundle(sb.config(['true'])), id]).status).toBe(0);
     const json = JSON.parse(sb.tsrun(['list', '--format', 'json']).stdout);
     expect(json).toHaveLength(1);
-    expect(json[0]).toMatchObject({ id, status: 'created', owner: 'root' });
+    expect(json[0]).toMatchObject({ id, status: 'created', owner: rootlessRun ? 'nobody' : 'root' });
     expect(sb.tsrun(['list', '-q']).stdout).toBe(`${id}\n`);
     const table = sb.tsrun(['list']).stdout.split('\n');
     expect(table[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER/);
@@ -209,7 +209,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(out).toContain('nofile=1024\n');
   });
 
-  it('runs the process as the configured user and groups in the configured cwd', () => {
+  it.skipIf(needsPrivilege('only the uid and gid of the caller exist in a rootless container')[0])(`runs the process as the configured user and groups in the configured cwd${needsPrivilege('only the uid and gid of the caller exist in a rootless container')[1]}`, () => {
     const config = sb.config(['sh', '-c', 'echo $(id -u):$(id -g):$(id -G) $(pwd)']);
     config.process.user = { uid: 65534, gid: 65534, additionalGids: [10, 20] };
     config.process.cwd = '/tmp';
@@ -246,6 +246,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
   it('spec writes a default config.json and refuses to overwrite one', () => {
     const dir = path.join(sb.dir, 'spec');
     fs.mkdirSync(dir);
+    if (rootlessRun) fs.chownSync(dir, ROOTLESS_USER.uid, ROOTLESS_USER.gid);
     expect(sb.tsrun(['spec', '--bundle', dir]).status).toBe(0);
     const spec = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     expect(spec.ociVersion).toBe('1.2.1');
@@ -277,7 +278,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
     expect(sb.tsrun(['delete', '--force', id]).status).toBe(0);
   });
 
-  it('gives the container its own session keyring unless --no-new-keyring', () => {
+  it.skipIf(needsPrivilege('host root cannot view keyrings of an unprivileged user in /proc/keys')[0])(`gives the container its own session keyring unless --no-new-keyring${needsPrivilege('host root cannot view keyrings of an unprivileged user in /proc/keys')[1]}`, () => {
     // Seen from the host: /proc/keys lists the keyrings root may view, the container's among them.
     const hostKeys = () => fs.readFileSync('/proc/keys', 'utf8');
     const own = sb.newId();

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { integrationSkipReason, processAlive, Sandbox } from '../helpers/tsrun';
+import { Sandbox, integrationSkipReason, needsPrivilege, processAlive } from '../helpers/tsrun';
 
 describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : ''}`, () => {
   let sb: Sandbox;
@@ -18,7 +18,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     return config;
   }
 
-  it('a new user namespace gets the configured maps, and the container runs as its root', () => {
+  it.skipIf(needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[0])(`a new user namespace gets the configured maps, and the container runs as its root${needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[1]}`, () => {
     const script = 'cat /proc/self/uid_map /proc/self/gid_map; id -u; echo x > /dev/null && echo devnull-ok; touch /tmp/f && stat -c %u /tmp/f; hostname';
     const r = sb.tsrun(['run', '-b', sb.bundle(userNsConfig(['sh', '-c', script])), sb.newId()]);
     expect(r.stderr).toBe('');
@@ -27,14 +27,14 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     expect(lines).toEqual(['0 100000 65536', '0 100000 65536', '0', 'devnull-ok', '0', 'tsrun']);
   });
 
-  it('multi-range maps are written in one go', () => {
+  it.skipIf(needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[0])(`multi-range maps are written in one go${needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[1]}`, () => {
     const maps = [{ containerID: 0, hostID: 100000, size: 1000 }, { containerID: 1000, hostID: 300000, size: 1000 }];
     const r = sb.tsrun(['run', '-b', sb.bundle(userNsConfig(['cat', '/proc/self/uid_map'], maps)), sb.newId()]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(['0 100000 1000', '1000 300000 1000']);
   });
 
-  it('the init of a user-namespaced container is owned by the mapped root on the host', () => {
+  it.skipIf(needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[0])(`the init of a user-namespaced container is owned by the mapped root on the host${needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[1]}`, () => {
     const id = sb.newId();
     expect(sb.tsrun(['run', '-d', '-b', sb.bundle(userNsConfig(['sleep', '1000'])), id]).status).toBe(0);
     const pid = sb.state(id).pid;
@@ -43,7 +43,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     expect(processAlive(pid)).toBe(false);
   });
 
-  it('invalid ID maps fail create with the field named and nothing left', () => {
+  it.skipIf(needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[0])(`invalid ID maps fail create with the field named and nothing left${needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts')[1]}`, () => {
     const id = sb.newId();
     const overlapping = [{ containerID: 0, hostID: 100000, size: 10 }, { containerID: 5, hostID: 200000, size: 10 }];
     const r = sb.tsrun(['create', '-b', sb.bundle(userNsConfig(['true'], overlapping)), id]);
@@ -53,7 +53,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     expect(fs.existsSync(sb.containerDir(id))).toBe(false);
   });
 
-  it('joins namespaces by path: the second container shares the first one\'s network and UTS namespaces', () => {
+  it.skipIf(needsPrivilege('joining namespaces owned by another user namespace needs privilege over it')[0])(`joins namespaces by path: the second container shares the first one's network and UTS namespaces${needsPrivilege('joining namespaces owned by another user namespace needs privilege over it')[1]}`, () => {
     const first = sb.newId();
     const config = sb.config(['sleep', '1000']);
     config.hostname = 'first';

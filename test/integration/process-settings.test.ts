@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rawSyscall } from '../../src/linux/libc';
-import { integrationSkipReason, Sandbox } from '../helpers/tsrun';
+import { Sandbox, integrationSkipReason, needsPrivilege } from '../helpers/tsrun';
 
 describe.skipIf(integrationSkipReason !== undefined)(`process settings${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : ''}`, () => {
   let sb: Sandbox;
@@ -35,7 +35,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`process settings${integrat
     expect(stat[41 - 3]).toBe('3');
   });
 
-  it('scheduler: SCHED_FIFO with a real-time priority', () => {
+  it.skipIf(needsPrivilege('real-time scheduling needs CAP_SYS_NICE on the host')[0])(`scheduler: SCHED_FIFO with a real-time priority${needsPrivilege('real-time scheduling needs CAP_SYS_NICE on the host')[1]}`, () => {
     const { stat } = inspect((c) => {
       c.process.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
     });

@@ -47,6 +47,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`terminals${integrationSkip
     const socketPath = path.join(sb.dir, 'console.sock');
     const listener = listenUnix(socketPath);
     fds.push(listener);
+    fs.chmodSync(socketPath, 0o777); // tsrun may run as another (unprivileged) user
     const id = sb.newId();
     const script = 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-ttys; ls /proc/self/fd | tr "\\n" " "';
     const created = sb.tsrun(['create', '--console-socket', socketPath, '-b', sb.bundle(ttyConfig(['sh', '-c', script])), id]);
