@@ -1,10 +1,12 @@
 import fs from 'node:fs';
-import { RuntimeError } from '../errors';
+import { NotSupportedError, RuntimeError } from '../errors';
 import type { ContainerPlan } from '../spec/plan';
 
 export interface HostSecurity {
   apparmor: boolean;
   selinux: boolean;
+  /** Intel RDT's resctrl file system is mounted (/sys/fs/resctrl). */
+  resctrl: boolean;
 }
 
 export function detectHostSecurity(): HostSecurity {
@@ -14,7 +16,13 @@ export function detectHostSecurity(): HostSecurity {
   } catch {
     // module absent
   }
-  return { apparmor, selinux: fs.existsSync('/sys/fs/selinux/enforce') };
+  let resctrl = false;
+  try {
+    resctrl = / - resctrl /.test(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    // no /proc: treat as absent
+  }
+  return { apparmor, selinux: fs.existsSync('/sys/fs/selinux/enforce'), resctrl };
 }
 
 /**
@@ -25,6 +33,11 @@ export function detectHostSecurity(): HostSecurity {
 export function applyHostSecurity(plan: ContainerPlan, host: HostSecurity, warn: (message: string) => void): ContainerPlan {
   if (plan.process.apparmorProfile !== undefined && !host.apparmor) {
     throw new RuntimeError('apparmor', `config.json: /process/apparmorProfile ${JSON.stringify(plan.process.apparmorProfile)}: AppArmor is not enabled on this host`);
+  }
+  if (plan.intelRdt !== undefined) {
+    // runc refuses Intel RDT settings where resctrl is absent; the container would run without its limits.
+    if (!host.resctrl) throw new RuntimeError('intel-rdt', 'config.json: /linux/intelRdt: Intel RDT is not available on this host (no resctrl file system mounted at /sys/fs/resctrl)');
+    throw new NotSupportedError('/linux/intelRdt', 'resctrl groups arrive with cgroup support');
   }
   let result = plan;
   if (!host.selinux && plan.process.selinuxLabel !== undefined) {

@@ -46,6 +46,8 @@ export interface ContainerPlan {
   hostname: string | undefined;
   domainname: string | undefined;
   sysctl: Array<[string, string]>;
+  /** linux.intelRdt as given: checked against the host (resctrl) in create. */
+  intelRdt: Record<string, unknown> | undefined;
   /** SELinux context for the container's mounts (linux.mountLabel). */
   mountLabel: string | undefined;
   process: ProcessPlan;
@@ -166,7 +168,6 @@ function refuseUnsupported(spec: Spec): void {
     ['/linux/resources', linux.resources, 'cgroup limits'],
     ['/linux/cgroupsPath', linux.cgroupsPath],
     ['/linux/seccomp', linux.seccomp],
-    ['/linux/intelRdt', linux.intelRdt],
     ['/linux/memoryPolicy', linux.memoryPolicy],
     ['/linux/netDevices', linux.netDevices],
   ];
@@ -386,6 +387,7 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     domainname: spec.domainname,
     sysctl,
     mountLabel: linux.mountLabel || undefined,
+    intelRdt: linux.intelRdt && Object.keys(linux.intelRdt).length > 0 ? linux.intelRdt : undefined,
     process: planProcess(spec),
   };
 }

@@ -39,4 +39,15 @@ describe.skipIf(integrationSkipReason !== undefined)(`AppArmor and SELinux field
       ['warning', 'config.json: /linux/mountLabel ignored: SELinux is not enabled on this host'],
     ]);
   });
+
+  it.skipIf(host.resctrl)('linux.intelRdt on a host without resctrl is refused (skipped: this host has resctrl)', () => {
+    const config = sb.config(['true']);
+    config.linux.intelRdt = { closID: 'tsrun-test', l3CacheSchema: 'L3:0=ff' };
+    const id = sb.newId();
+    const r = sb.tsrun(['create', '-b', sb.bundle(config), id]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe('config.json: /linux/intelRdt: Intel RDT is not available on this host (no resctrl file system mounted at /sys/fs/resctrl)');
+    expect(fs.existsSync(sb.containerDir(id))).toBe(false);
+  });
 });
+

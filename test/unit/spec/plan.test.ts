@@ -400,7 +400,6 @@ describe('buildPlan: fields not supported yet', () => {
     ['resources', (s) => { s.linux.resources = { pids: { limit: 10 } }; }, '/linux/resources (cgroup limits)'],
     ['cgroupsPath', (s) => { s.linux.cgroupsPath = '/tsrun/c1'; }, '/linux/cgroupsPath'],
     ['seccomp', (s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, '/linux/seccomp'],
-    ['intelRdt', (s) => { s.linux.intelRdt = { closID: 'guaranteed' }; }, '/linux/intelRdt'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],
   ];
