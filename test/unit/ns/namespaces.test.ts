@@ -5,23 +5,15 @@ import { RuntimeError } from '../../../src/errors';
 import { CloneFlags, OpenFlags } from '../../../src/linux/constants';
 import { Errno, SyscallError } from '../../../src/linux/errno';
 import { openNamespaceFiles } from '../../../src/ns/namespaces';
-import type { NamespaceJoin } from '../../../src/spec/namespaces';
+import { NAMESPACE_FLAGS, type NamespaceJoin } from '../../../src/spec/namespaces';
 import type { NamespaceType } from '../../../src/spec/types';
 import { errorOf } from '../../helpers/errors';
 import { FakeSys, type SysCall } from '../../helpers/fake-sys';
 
 const NS_GET_NSTYPE = 0xb703;
 const O_RDONLY_CLOEXEC = OpenFlags.RDONLY | OpenFlags.CLOEXEC;
-const FLAG: Record<NamespaceType, number> = {
-  pid: CloneFlags.NEWPID,
-  network: CloneFlags.NEWNET,
-  mount: CloneFlags.NEWNS,
-  ipc: CloneFlags.NEWIPC,
-  uts: CloneFlags.NEWUTS,
-  user: CloneFlags.NEWUSER,
-  cgroup: CloneFlags.NEWCGROUP,
-  time: CloneFlags.NEWTIME,
-};
+// The table itself is checked against the literal flags in test/unit/spec/namespaces.test.ts.
+const FLAG: Record<NamespaceType, number> = NAMESPACE_FLAGS;
 
 const call = (name: SysCall['name'], ...args: unknown[]): SysCall => ({ name, args });
 
