@@ -12,6 +12,11 @@ export interface SpawnOptions {
   joins?: Array<{ fd: number; flag: number }>;
   /** A new user namespace: stage 1 unshares it first and waits while the parent writes its ID maps. */
   userNamespace?: { writeMaps: (stage1Pid: number) => void };
+  /**
+   * Runs in the parent with stage 1's PID before stage 1 creates its remaining namespaces and the init: puts it
+   * in the container's cgroup, so the init starts there and a new cgroup namespace is rooted there.
+   */
+  placeStage1?: (stage1Pid: number) => void;
   /** /proc/self/timens_offsets text, written after unshare(CLONE_NEWTIME) and before the init exists. */
   timeOffsets?: string;
   /** Runs in stage 1 before it enters any namespace (e.g. rlimits: inside a user namespace they could only go down). */
@@ -46,11 +51,14 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
         sys.setns(join.fd, join.flag);
         sys.close(join.fd);
       }
-      if (options.userNamespace) {
-        sys.unshare(CloneFlags.NEWUSER);
-        sendMessage(writeFd, { type: 'need-id-maps' });
+      if (options.userNamespace) sys.unshare(CloneFlags.NEWUSER);
+      if (options.userNamespace || options.placeStage1) {
+        // The parent writes the ID maps and/or moves this process into the container's cgroup meanwhile.
+        sendMessage(writeFd, { type: 'need-setup' });
         const ack = Buffer.alloc(1);
-        if (readSync(ackRead, ack, 0, 1, null) !== 1) throw new RuntimeError('spawn', 'container setup: tsrun went away before writing the ID maps');
+        if (readSync(ackRead, ack, 0, 1, null) !== 1) throw new RuntimeError('spawn', 'container setup: tsrun went away before setting up stage 1');
+      }
+      if (options.userNamespace) {
         // Become the container's root: the namespaces created next are owned by this user namespace.
         sys.setresgid(0);
         sys.setresuid(0);
@@ -80,8 +88,9 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
         initPid = message.pid;
         continue;
       }
-      if (message?.type === 'need-id-maps' && options.userNamespace) {
-        options.userNamespace.writeMaps(stage1);
+      if (message?.type === 'need-setup' && (options.userNamespace || options.placeStage1)) {
+        options.userNamespace?.writeMaps(stage1);
+        options.placeStage1?.(stage1);
         sendByte(ackWrite);
         continue;
       }

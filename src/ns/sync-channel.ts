@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
  */
 export type SyncMessage =
   | { type: 'init-pid'; pid: number }
-  | { type: 'need-id-maps' }
+  | { type: 'need-setup' }
   | { type: 'ready' }
   | { type: 'error'; code: string; message: string };
 

@@ -21,7 +21,7 @@ export function userNamespaceFd(sys: Sys, uidMappings: readonly IdMapping[], gid
     runChild(sys, writeFd, () => {
       closeAllExcept(sys, [0, 1, 2, writeFd, holdRead]);
       sys.unshare(CloneFlags.NEWUSER);
-      sendMessage(writeFd, { type: 'need-id-maps' });
+      sendMessage(writeFd, { type: 'need-setup' });
       readSync(holdRead, Buffer.alloc(1), 0, 1, null); // until tsrun is done (then it is killed)
     });
   }
@@ -30,7 +30,7 @@ export function userNamespaceFd(sys: Sys, uidMappings: readonly IdMapping[], gid
   try {
     const message = new MessageReader(readFd).next();
     if (message?.type === 'error') throw new RuntimeError(message.code, `config.json: ${pointer}: user namespace for the idmapped mount: ${message.message}`);
-    if (message?.type !== 'need-id-maps') throw new RuntimeError('userns', `config.json: ${pointer}: the user namespace helper exited early`);
+    if (message?.type !== 'need-setup') throw new RuntimeError('userns', `config.json: ${pointer}: the user namespace helper exited early`);
     writeIdMaps(helper, uidMappings, gidMappings, '/proc', pointer);
     return sys.open(`/proc/${helper}/ns/user`, OpenFlags.RDONLY | OpenFlags.CLOEXEC);
   } finally {

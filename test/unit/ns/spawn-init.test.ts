@@ -186,8 +186,8 @@ describe('spawnContainerInit', () => {
   });
 
   describe('parent side of the user namespace handshake', () => {
-    it('writes the ID maps of stage 1 on "need-id-maps", then acknowledges with one byte', () => {
-      const { sys, readFd, writeFd, ackRead, ackWrite, acked } = parentSys([{ type: 'need-id-maps' }, { type: 'init-pid', pid: 77 }, { type: 'ready' }]);
+    it('writes the ID maps of stage 1 on "need-setup", then acknowledges with one byte', () => {
+      const { sys, readFd, writeFd, ackRead, ackWrite, acked } = parentSys([{ type: 'need-setup' }, { type: 'init-pid', pid: 77 }, { type: 'ready' }]);
       const seen: Array<{ pid: number; ackedBytes: number; calls: number }> = [];
       const writeMaps = (pid: number) => {
         seen.push({ pid, ackedBytes: acked().length, calls: sys.calls.length });
@@ -209,14 +209,14 @@ describe('spawnContainerInit', () => {
     });
 
     it('passes the pid fork returned', () => {
-      const { sys } = parentSys([{ type: 'need-id-maps' }, { type: 'init-pid', pid: 8 }, { type: 'ready' }], 31337);
+      const { sys } = parentSys([{ type: 'need-setup' }, { type: 'init-pid', pid: 8 }, { type: 'ready' }], 31337);
       const pids: number[] = [];
       spawnContainerInit(sys, { ...options, userNamespace: { writeMaps: (pid) => void pids.push(pid) } });
       expect(pids).toEqual([31337]);
     });
 
     it('kills and reaps a stage 1 waiting for its maps when writing them fails, and sends no byte', () => {
-      const { sys, readFd, ackWrite, acked } = parentSys([{ type: 'need-id-maps' }]);
+      const { sys, readFd, ackWrite, acked } = parentSys([{ type: 'need-setup' }]);
       const writeMaps = () => {
         throw new RuntimeError('id-map', 'config.json: /linux/uidMappings: write /proc/4242/uid_map: EPERM');
       };
@@ -233,8 +233,8 @@ describe('spawnContainerInit', () => {
       expect(sys.argsOf('waitpid')).toEqual([[4242, 0]]);
     });
 
-    it('does not answer "need-id-maps" without a user namespace to map', () => {
-      const { sys, acked } = parentSys([{ type: 'need-id-maps' }]);
+    it('does not answer "need-setup" without a user namespace to map', () => {
+      const { sys, acked } = parentSys([{ type: 'need-setup' }]);
       expect(() => spawnContainerInit(sys, options)).toThrow('container init exited before it was ready');
       expect(acked().length).toBe(0);
     });
@@ -368,8 +368,8 @@ describe('spawnContainerInit', () => {
       ]);
       // The request goes out after unshare(CLONE_NEWUSER) and before setresgid (which needs the maps).
       expect(messagesAt[`unshare ${CloneFlags.NEWUSER}`]).toEqual([]);
-      expect(messagesAt.setresgid).toEqual([{ type: 'need-id-maps' }]);
-      expect(written()).toEqual([{ type: 'need-id-maps' }]);
+      expect(messagesAt.setresgid).toEqual([{ type: 'need-setup' }]);
+      expect(written()).toEqual([{ type: 'need-setup' }]);
     });
 
     it('joins namespaces before it unshares the user namespace', () => {
@@ -394,8 +394,8 @@ describe('spawnContainerInit', () => {
       const userNamespace = { writeMaps: () => undefined };
       expect(exitCode(() => spawnContainerInit(sys, { ...options, userNamespace }))).toBe(1);
       expect(written()).toEqual([
-        { type: 'need-id-maps' },
-        { type: 'error', code: 'spawn', message: 'container setup: tsrun went away before writing the ID maps' },
+        { type: 'need-setup' },
+        { type: 'error', code: 'spawn', message: 'container setup: tsrun went away before setting up stage 1' },
       ]);
       expect(sys.argsOf('unshare')).toEqual([[CloneFlags.NEWUSER]]);
       expect(sys.names()).not.toContain('setresgid');
