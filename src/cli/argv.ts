@@ -2,7 +2,8 @@
 const LONG_OPTIONS = new Set([
   'root', 'log', 'log-format', 'debug', 'systemd-cgroup', 'rootless', 'cgroup-manager', 'criu', 'version', 'help',
   'bundle', 'pid-file', 'console-socket', 'no-pivot', 'no-new-keyring', 'preserve-fds', 'detach', 'keep',
-  'force', 'all', 'format', 'quiet', 'no-subreaper',
+  'force', 'all', 'format', 'quiet', 'no-subreaper', 'resources', 'stats', 'interval', 'memory', 'memory-swap',
+  'memory-reservation', 'pids-limit', 'cpu-share', 'cpu-quota', 'cpu-period', 'cpuset-cpus', 'cpuset-mems', 'blkio-weight',
 ]);
 
 /**

@@ -5,11 +5,15 @@ import { CliContext } from './cli-context';
 import { createCommand } from './commands/create';
 import { deleteCommand } from './commands/delete';
 import { killCommand } from './commands/kill';
+import { eventsCommand } from './commands/events';
 import { listCommand } from './commands/list';
+import { pauseCommand, resumeCommand } from './commands/pause';
+import { psCommand } from './commands/ps';
 import { runCommand } from './commands/run';
 import { specCommand } from './commands/spec';
 import { startCommand } from './commands/start';
 import { stateCommand } from './commands/state';
+import { updateCommand } from './commands/update';
 import { makeLogger, type GlobalArgs } from './globals';
 import { Logger } from './logger';
 import { printErr, printOut } from './output';
@@ -19,7 +23,7 @@ import { versionText } from './version';
  * Forking from Node is only safe when V8 keeps garbage collection on the main thread (docs/architecture.md).
  * These flags cannot come through NODE_OPTIONS, so bin/tsrun passes them; refuse to run without them.
  */
-const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec']);
+const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events']);
 
 const REQUIRED_V8_FLAGS = ['--single-threaded', '--minor-ms', '--no-concurrent-minor-ms-marking'];
 
@@ -72,6 +76,11 @@ async function main(argv: string[]): Promise<void> {
     .command(runCommand(cli))
     .command(listCommand(cli))
     .command(specCommand(cli))
+    .command(pauseCommand(cli))
+    .command(resumeCommand(cli))
+    .command(psCommand(cli))
+    .command(updateCommand(cli))
+    .command(eventsCommand(cli))
     .demandCommand(1, 'tsrun: a command is required (see --help)')
     .strict()
     .version(false)

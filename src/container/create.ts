@@ -4,7 +4,9 @@ import { RuntimeError } from '../errors';
 import { containerInit } from '../init/container-init';
 import { OpenFlags, SIGKILL } from '../linux/constants';
 import { connectUnix } from '../linux/unix-socket';
-import { parseCgroupFile, parseMountInfo, parseProcStat } from '../linux/proc-parsers';
+import { parseCgroupFile, parseMountInfo, parseProcStat, type CgroupEntry } from '../linux/proc-parsers';
+import type { CgroupManager } from '../cgroups/types';
+import { createContainerCgroups, hostCgroupLayout } from './cgroups';
 import { planCgroupMount } from '../spec/cgroup-mount-plan';
 import { checkUnprivilegedMaps, denySetgroups, formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
@@ -68,14 +70,34 @@ export function loadBundle(id: string, bundleArg: string, noPivot: boolean, noNe
 }
 
 /**
- * Resolves `type: cgroup` mounts against the host's cgroup layout, read here in the host's cgroup namespace
- * (the container inherits tsrun's cgroups until cgroup placement exists).
+ * The container's cgroups: made and limited here, before the init exists (containerd reads the init's cgroup
+ * right after create). Rootless tsrun cannot write the host's cgroups: it runs without, unless config.json
+ * asks for limits, which it refuses.
  */
-function withCgroupMountActions(plan: ContainerPlan): ContainerPlan {
+function setUpCgroups(ctx: RuntimeContext, spec: Spec, id: string): CgroupManager | undefined {
+  if (ctx.rootless) {
+    if (spec.linux?.resources && Object.keys(spec.linux.resources).some((k) => k !== 'devices')) {
+      throw new RuntimeError('rootless', 'config.json: /linux/resources: rootless tsrun cannot set cgroup limits (it may not write the host\'s cgroups)');
+    }
+    return undefined;
+  }
+  return createContainerCgroups(spec, id);
+}
+
+/** `type: cgroup` mounts show the container's own cgroup, not tsrun's: rebuild their plan with its paths. */
+function withContainerCgroupView(plan: ContainerPlan, cgroups: CgroupManager): ContainerPlan {
+  return withCgroupMountActions(plan, cgroupEntriesOf(cgroups));
+}
+
+/**
+ * Resolves `type: cgroup` mounts against the host's cgroup layout, read here in the host's cgroup namespace.
+ * `cgroups` is the container's /proc/PID/cgroup view (tsrun's own until its cgroups exist).
+ */
+function withCgroupMountActions(plan: ContainerPlan, cgroups?: CgroupEntry[]): ContainerPlan {
   if (!plan.mounts.some((m) => m.type === 'cgroup' && !m.bind)) return plan;
   const context = {
     mounts: parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')),
-    cgroups: parseCgroupFile(fs.readFileSync('/proc/self/cgroup', 'utf8')),
+    cgroups: cgroups ?? parseCgroupFile(fs.readFileSync('/proc/self/cgroup', 'utf8')),
     cgroupNamespace: plan.namespaces.includes('cgroup'),
     userNamespace: plan.inUserNamespace,
   };
@@ -126,6 +148,22 @@ function rootlessPlan(plan: ContainerPlan): ContainerPlan {
   }
   checkUnprivilegedMaps(plan.userNamespace.uidMappings, plan.userNamespace.gidMappings, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
   return { ...plan, setgroupsDenied: true };
+}
+
+/** The container's cgroups as /proc/PID/cgroup entries (hierarchy-relative paths) for the cgroup mount plan. */
+function cgroupEntriesOf(cgroups: CgroupManager): CgroupEntry[] {
+  const layout = hostCgroupLayout();
+  // Co-mounted controllers (cpu,cpuacct) share one directory: one entry per directory, like /proc/PID/cgroup.
+  const byDir = new Map<string, CgroupEntry>();
+  for (const [controller, dir] of Object.entries(cgroups.state.paths)) {
+    const hierarchy = controller === 'unified' ? layout.unified : layout.v1[controller];
+    if (!hierarchy) continue;
+    const relative = path.posix.join(hierarchy.root, path.posix.relative(hierarchy.mountPoint, dir));
+    const entry = byDir.get(dir) ?? { hierarchyId: controller === 'unified' ? 0 : byDir.size + 1, controllers: [], path: relative };
+    if (controller !== 'unified') entry.controllers.push(controller);
+    byDir.set(dir, entry);
+  }
+  return [...byDir.values()];
 }
 
 /** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
@@ -180,7 +218,10 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   return store.withLock(options.id, () => {
     const dir = store.createContainerDir(options.id);
     let initPid = 0;
+    let cgroups: CgroupManager | undefined;
     try {
+      cgroups = setUpCgroups(ctx, spec, options.id);
+      if (cgroups) plan = withContainerCgroupView(plan, cgroups);
       const fifo = execFifoPath(dir);
       sys.mkfifo(fifo, 0o622);
       fs.chmodSync(fifo, 0o622); // mkfifo honours the umask; anyone the container runs as must be able to open it
@@ -218,6 +259,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
             },
           },
           timeOffsets: runPlan.timeOffsets.length > 0 ? formatTimeOffsets(runPlan.timeOffsets) : undefined,
+          placeStage1: cgroups && ((pid) => cgroups!.join(pid)),
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of runPlan.process.rlimits) sys.prlimit(resource, soft, hard);
           },
@@ -239,6 +281,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         owner: '',
         namespaces: plan.namespaces,
       };
+      if (cgroups) state.cgroup = cgroups.state;
       if (spec.annotations) state.annotations = spec.annotations;
       store.write(options.id, state);
       if (options.pidFile) writePidFile(options.pidFile, initPid);
@@ -250,6 +293,11 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         } catch {
           // not our child any more
         }
+      }
+      try {
+        cgroups?.destroy((pid) => sys.signalIfAlive(pid, SIGKILL));
+      } catch (cleanupError) {
+        ctx.warn(`create failed and its cgroups could not be removed: ${(cleanupError as Error).message}`);
       }
       store.remove(options.id);
       throw error;

@@ -1,5 +1,6 @@
 import { RuntimeError } from '../errors';
 import { SIGKILL } from '../linux/constants';
+import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
 import { checkTransition } from './status';
@@ -55,7 +56,15 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
       throw error;
     }
     checkTransition('delete', view.status, { id: options.id, force: options.force });
+    const cgroups = cgroupManagerOf(view.state);
+    // A frozen init cannot die: thaw after SIGKILL is queued (cgroup v1 freezer), as runc does.
+    if (view.status === 'paused') {
+      ctx.sys.signalIfAlive(view.state.initPid, SIGKILL);
+      cgroups?.thaw();
+    }
     if (view.status !== 'stopped') killAndWait(ctx, view.state.initPid);
+    // Whatever else is left in the cgroup is killed, then only the directories tsrun made are removed.
+    cgroups?.destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
     store.remove(options.id);
   });
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ContainerStateJson, ContainerStatus } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { execFifoPath } from './exec-fifo';
+import { cgroupManagerOf } from './cgroups';
 import type { StoredState } from './state-store';
 import { deriveStatus } from './status';
 
@@ -30,9 +31,17 @@ export function inspectContainer(ctx: RuntimeContext, id: string): ContainerView
     recordedStartTime: state.initStartTime,
     procStat: readProcStat(state.initPid),
     execFifoExists: fs.existsSync(execFifoPath(dir)),
-    frozen: false,
+    frozen: isFrozen(state),
   });
   return { state, status, dir };
+}
+
+function isFrozen(state: StoredState): boolean {
+  try {
+    return cgroupManagerOf(state)?.isFrozen() ?? false;
+  } catch {
+    return false; // cgroup gone: the status comes from the init alone
+  }
 }
 
 /** The runtime-spec state document (plus runc's `rootfs`, `created`, `owner`) for `state` and `list`. */

@@ -1,5 +1,6 @@
 import { RuntimeError } from '../errors';
 import { processesInPidNamespaceOf } from './container-processes';
+import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
 import { checkTransition } from './status';
@@ -14,15 +15,18 @@ export interface KillOptions {
 export function killContainer(ctx: RuntimeContext, options: KillOptions): void {
   const view = inspectContainer(ctx, options.id);
   checkTransition('kill', view.status, { id: options.id, all: options.all });
-  if (view.status === 'stopped') return; // --all on a stopped container: nothing left to signal
-  // Only a container with its own PID namespace can be enumerated this way: in the host's, the namespace
-  // would hold every process of the machine. (cgroup-based enumeration replaces this with cgroup support.)
-  const ownPidNamespace = Array.isArray(view.state.namespaces) && view.state.namespaces.includes('pid');
-  if (options.all && ownPidNamespace) {
-    // The init last: for most signals, killing PID 1 first would make the kernel SIGKILL the rest anyway.
-    const pids = processesInPidNamespaceOf(view.state.initPid).filter((pid) => pid !== view.state.initPid);
-    for (const pid of pids) ctx.sys.signalIfAlive(pid, options.signal);
+  const cgroups = cgroupManagerOf(view.state);
+  if (options.all) {
+    // Every process of the container: from its cgroup (which also finds what outlived the init), else from its
+    // own PID namespace (never the host's: that would be every process of the machine). The init last: for
+    // most signals, killing PID 1 first would make the kernel SIGKILL the rest anyway.
+    const ownPidNamespace = Array.isArray(view.state.namespaces) && view.state.namespaces.includes('pid');
+    const members = cgroups ? cgroups.pids() : ownPidNamespace ? processesInPidNamespaceOf(view.state.initPid) : [];
+    for (const pid of members.filter((p) => p !== view.state.initPid)) ctx.sys.signalIfAlive(pid, options.signal);
+    // A paused container only dies of SIGKILL once thawed (cgroup v1 freezer).
+    if (view.status === 'paused' && options.signal === 9) cgroups?.thaw();
   }
+  if (view.status === 'stopped') return; // --all on a stopped container: the cgroup's leftovers were signalled
   if (!ctx.sys.signalIfAlive(view.state.initPid, options.signal)) {
     if (options.all) return;
     throw new RuntimeError('not-running', 'container not running');

@@ -1,5 +1,6 @@
 import { WNOHANG } from '../linux/constants';
 import { exitCodeOf } from '../ns/spawn-init';
+import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { createContainer, type CreateOptions } from './create';
 import { killAndWait } from './delete';
@@ -28,6 +29,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
   } catch (error) {
     killAndWait(ctx, created.initPid);
     reap(ctx, created.initPid);
+    cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
     ctx.store.remove(options.id);
     throw error;
   }
@@ -51,7 +53,10 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
     check(); // it may have exited before the handler was in place
   });
-  ctx.store.withLock(options.id, () => ctx.store.remove(options.id));
+  ctx.store.withLock(options.id, () => {
+    cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
+    ctx.store.remove(options.id);
+  });
   return exitCodeOf(status);
 }
 

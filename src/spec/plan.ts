@@ -165,8 +165,6 @@ function refuseUnsupported(spec: Spec): void {
   const checks: Array<[string, unknown, string?]> = [
     ['/hooks', spec.hooks],
     ['/process/user/username', spec.process?.user?.username, 'Windows only'],
-    ['/linux/resources', linux.resources, 'cgroup limits'],
-    ['/linux/cgroupsPath', linux.cgroupsPath],
     ['/linux/seccomp', linux.seccomp],
     ['/linux/memoryPolicy', linux.memoryPolicy],
     ['/linux/netDevices', linux.netDevices],

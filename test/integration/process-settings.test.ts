@@ -38,6 +38,8 @@ describe.skipIf(integrationSkipReason !== undefined)(`process settings${integrat
   it.skipIf(needsPrivilege('real-time scheduling needs CAP_SYS_NICE on the host')[0])(`scheduler: SCHED_FIFO with a real-time priority${needsPrivilege('real-time scheduling needs CAP_SYS_NICE on the host')[1]}`, () => {
     const { stat } = inspect((c) => {
       c.process.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
+      // The container's own cpu cgroup allows no real-time time unless given some (CONFIG_RT_GROUP_SCHED).
+      if (fs.existsSync('/sys/fs/cgroup/cpu/cpu.rt_runtime_us')) c.linux.resources = { cpu: { realtimeRuntime: 100000, realtimePeriod: 1000000 } };
     });
     expect(stat[41 - 3]).toBe('1');
     expect(stat[40 - 3]).toBe('10'); // rt_priority

@@ -397,8 +397,6 @@ describe('buildPlan: fields not supported yet', () => {
   const cases: Array<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void, string]> = [
     ['hooks', (s) => { s.hooks = { prestart: [{ path: '/bin/true' }] }; }, '/hooks'],
     ['username', (s) => { s.process.user.username = 'root'; }, '/process/user/username (Windows only)'],
-    ['resources', (s) => { s.linux.resources = { pids: { limit: 10 } }; }, '/linux/resources (cgroup limits)'],
-    ['cgroupsPath', (s) => { s.linux.cgroupsPath = '/tsrun/c1'; }, '/linux/cgroupsPath'],
     ['seccomp', (s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, '/linux/seccomp'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],

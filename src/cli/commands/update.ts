@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { RuntimeError } from '../../errors';
+import type { CliContext } from '../cli-context';
+
+interface UpdateArgs {
+  id: string;
+  resources?: string;
+  blkioWeight?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShare?: number;
+  cpuRtPeriod?: number;
+  cpuRtRuntime?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  memory?: string;
+  memoryReservation?: string;
+  memorySwap?: string;
+  pidsLimit?: number;
+}
+
+/** Sizes as runc's update takes them: a number of bytes, or with k/m/g/t (powers of 1024); -1 = unlimited. */
+export function parseSize(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(-1|\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text.trim());
+  if (!match) throw new RuntimeError('usage', `--${flag} ${JSON.stringify(text)}: must be bytes, optionally with k, m, g or t`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(match[1]) * unit);
+}
+
+export function updateCommand(cli: CliContext): CommandModule<object, UpdateArgs> {
+  return {
+    command: 'update <id>',
+    describe: 'change the resource limits of a container',
+    builder: (y) => y
+      .positional('id', { type: 'string', demandOption: true })
+      .option('resources', { alias: 'r', type: 'string', describe: 'linux.resources JSON from FILE, or - for stdin' })
+      .option('blkio-weight', { type: 'number' })
+      .option('cpu-period', { type: 'number' })
+      .option('cpu-quota', { type: 'number' })
+      .option('cpu-share', { type: 'number' })
+      .option('cpu-rt-period', { type: 'number' })
+      .option('cpu-rt-runtime', { type: 'number' })
+      .option('cpuset-cpus', { type: 'string' })
+      .option('cpuset-mems', { type: 'string' })
+      .option('memory', { type: 'string', describe: 'memory limit (e.g. 512m)' })
+      .option('memory-reservation', { type: 'string' })
+      .option('memory-swap', { type: 'string', describe: 'memory + swap limit (-1: unlimited)' })
+      .option('pids-limit', { type: 'number' }) as unknown as Argv<UpdateArgs>,
+    handler: async (args) => {
+      const { parseJsonLossless } = await import('../../spec/json');
+      const { resourcesFromFlags, updateContainer } = await import('../../container/update');
+      let base: Record<string, unknown> = {};
+      if (args.resources !== undefined) {
+        const text = args.resources === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(args.resources, 'utf8');
+        const parsed = parseJsonLossless(text, args.resources === '-' ? 'resources (stdin)' : args.resources);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+          throw new RuntimeError('usage', `--resources ${args.resources}: must be a JSON object (linux.resources)`);
+        }
+        base = parsed as Record<string, unknown>;
+      }
+      const resources = resourcesFromFlags(base, {
+        blkioWeight: args.blkioWeight, cpuPeriod: args.cpuPeriod, cpuQuota: args.cpuQuota, cpuShare: args.cpuShare,
+        cpuRtPeriod: args.cpuRtPeriod, cpuRtRuntime: args.cpuRtRuntime, cpusetCpus: args.cpusetCpus, cpusetMems: args.cpusetMems,
+        memory: parseSize(args.memory, 'memory'), memoryReservation: parseSize(args.memoryReservation, 'memory-reservation'),
+        memorySwap: parseSize(args.memorySwap, 'memory-swap'), pidsLimit: args.pidsLimit,
+      });
+      updateContainer(cli.context(), args.id, resources);
+    },
+  };
+}

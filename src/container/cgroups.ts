@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import { FsCgroupManager } from '../cgroups/fs-manager';
+import { detectLayout } from '../cgroups/layout';
+import { resolveCgroupPaths } from '../cgroups/paths';
+import { planV1Writes } from '../cgroups/resources-v1';
+import { planV2Writes } from '../cgroups/resources-v2';
+import { compileDeviceProgram, planV1DeviceWrites } from '../cgroups/devices';
+import { attachDeviceProgram, loadDeviceProgram } from '../linux/bpf';
+import type { CgroupLayout, CgroupManager, CgroupState, CgroupWrite } from '../cgroups/types';
+import { parseCgroupFile } from '../linux/proc-parsers';
+import type { Spec } from '../spec/types';
+import type { StoredState } from './state-store';
+
+/** The host's cgroup layout, read from /proc/self/mountinfo. */
+export function hostCgroupLayout(): CgroupLayout {
+  return detectLayout(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Whether `controller` exists on this layout (as a v1 hierarchy, or in the unified one on a v2 host). */
+function availability(layout: CgroupLayout, unifiedControllers: string[]): (controller: string) => boolean {
+  return (controller) => controller in layout.v1 || (layout.mode === 'v2' && unifiedControllers.includes(controller));
+}
+
+function unifiedControllers(layout: CgroupLayout): string[] {
+  if (!layout.unified) return [];
+  try {
+    return fs.readFileSync(`${layout.unified.mountPoint}/cgroup.controllers`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The writes linux.resources asks for on this layout. Hybrid hosts are treated as v1 for controllers (the
+ * unified hierarchy is only joined), like runc does.
+ */
+export function planResourceWrites(layout: CgroupLayout, resources: unknown, deviceRules?: unknown[]): CgroupWrite[] {
+  const available = availability(layout, unifiedControllers(layout));
+  const limits = resources === undefined || resources === null ? [] : layout.mode === 'v2' ? planV2Writes(resources, available) : planV1Writes(resources, available);
+  // v1 device rules: always written when given (create passes them always: deny all, the config's rules, the
+  // devices of linux.devices, runc's defaults). On v2 the same rules become an eBPF program instead.
+  const deviceWrites = deviceRules !== undefined && layout.mode !== 'v2' && available('devices') ? planV1DeviceWrites(deviceRules) : [];
+  return [...limits, ...deviceWrites];
+}
+
+/**
+ * The device rules of a container, as runc builds them: linux.resources.devices in order, then an allow rule
+ * for each node of linux.devices (the container must be able to use the devices it was given).
+ */
+export function containerDeviceRules(spec: Spec): unknown[] {
+  const rules = Array.isArray(spec.linux?.resources?.devices) ? [...(spec.linux!.resources!.devices as unknown[])] : [];
+  for (const device of spec.linux?.devices ?? []) {
+    if (device.type === 'p') continue; // fifos are not device-cgroup controlled
+    rules.push({ allow: true, type: device.type === 'u' ? 'c' : device.type, major: Number(device.major), minor: Number(device.minor), access: 'rwm' });
+  }
+  return rules;
+}
+
+/**
+ * Makes the container's cgroups (cgroupsPath resolved as runc does) and writes its limits. The caller joins
+ * the container's first process and, on any later failure, destroys what was made.
+ */
+export function createContainerCgroups(spec: Spec, id: string): CgroupManager {
+  const layout = hostCgroupLayout();
+  const paths = resolveCgroupPaths(layout, {
+    cgroupsPath: spec.linux?.cgroupsPath,
+    id,
+    ownCgroups: parseCgroupFile(fs.readFileSync('/proc/self/cgroup', 'utf8')),
+  });
+  const manager = new FsCgroupManager(layout, paths);
+  manager.create();
+  try {
+    const { devices: _devices, ...limits } = (spec.linux?.resources ?? {}) as Record<string, unknown>;
+    const rules = containerDeviceRules(spec);
+    manager.apply(planResourceWrites(layout, limits, rules));
+    if (layout.mode === 'v2' && paths.unified) attachDeviceFilter(paths.unified, rules);
+  } catch (error) {
+    manager.destroy(() => undefined);
+    throw error;
+  }
+  return manager;
+}
+
+/**
+ * cgroup v2 has no devices files: the rules become an eBPF program attached to the container's cgroup. It
+ * stays attached for the cgroup's lifetime (removed with it), so the program fd is closed right away.
+ */
+function attachDeviceFilter(cgroupDir: string, rules: unknown[]): void {
+  const program = loadDeviceProgram(compileDeviceProgram(rules));
+  const dirFd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    attachDeviceProgram(dirFd, program);
+  } finally {
+    fs.closeSync(dirFd);
+    fs.closeSync(program);
+  }
+}
+
+/** The manager of a container created earlier, from its state (the same driver and directories). */
+export function cgroupManagerOf(state: StoredState): CgroupManager | undefined {
+  const cgroup = state.cgroup as CgroupState | undefined;
+  return cgroup ? FsCgroupManager.fromState(cgroup) : undefined;
+}
