@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { FsCgroupManager } from '../cgroups/fs-manager';
 import { detectLayout } from '../cgroups/layout';
 import { resolveCgroupPaths } from '../cgroups/paths';
-import { planV1Writes } from '../cgroups/resources-v1';
-import { planV2Writes } from '../cgroups/resources-v2';
+import { planV1 } from '../cgroups/resources-v1';
+import { planV2 } from '../cgroups/resources-v2';
 import { compileDeviceProgram, planV1DeviceWrites } from '../cgroups/devices';
 import { attachDeviceProgram, loadDeviceProgram } from '../linux/bpf';
 import type { CgroupLayout, CgroupManager, CgroupState, CgroupWrite } from '../cgroups/types';
@@ -34,13 +34,38 @@ function unifiedControllers(layout: CgroupLayout): string[] {
  * The writes linux.resources asks for on this layout. Hybrid hosts are treated as v1 for controllers (the
  * unified hierarchy is only joined), like runc does.
  */
-export function planResourceWrites(layout: CgroupLayout, resources: unknown, deviceRules?: unknown[]): CgroupWrite[] {
-  const available = availability(layout, unifiedControllers(layout));
-  const limits = resources === undefined || resources === null ? [] : layout.mode === 'v2' ? planV2Writes(resources, available) : planV1Writes(resources, available);
+export function planResourceWrites(
+  layout: CgroupLayout,
+  resources: unknown,
+  deviceRules?: unknown[],
+  warn: (message: string) => void = () => undefined,
+): CgroupWrite[] {
+  const unified = unifiedControllers(layout);
+  const available = availability(layout, unified);
+  const hasFile = (controller: string, file: string) => {
+    const dir = controller === 'unified' ? layout.unified?.mountPoint : layout.v1[controller]?.mountPoint;
+    return dir !== undefined && fs.existsSync(`${dir}/${file}`);
+  };
+  let plan: { writes: CgroupWrite[]; warnings: string[] } = { writes: [], warnings: [] };
+  if (resources !== undefined && resources !== null) {
+    if (layout.mode === 'v2') {
+      plan = planV2(resources, available, { hasFile });
+    } else {
+      // A hybrid host may keep a controller only in its cgroup2 hierarchy (hugetlb here): those limits go there.
+      const { hugepageLimits, ...v1Resources } = resources as Record<string, unknown>;
+      const hugetlbInUnified = layout.mode === 'hybrid' && !available('hugetlb') && unified.includes('hugetlb');
+      plan = planV1(hugetlbInUnified ? v1Resources : resources, available, { hasFile });
+      if (hugetlbInUnified && hugepageLimits !== undefined) {
+        const v2 = planV2({ hugepageLimits }, (c) => unified.includes(c), { hasFile });
+        plan = { writes: [...plan.writes, ...v2.writes], warnings: [...plan.warnings, ...v2.warnings] };
+      }
+    }
+  }
+  for (const warning of plan.warnings) warn(warning);
   // v1 device rules: always written when given (create passes them always: deny all, the config's rules, the
   // devices of linux.devices, runc's defaults). On v2 the same rules become an eBPF program instead.
   const deviceWrites = deviceRules !== undefined && layout.mode !== 'v2' && available('devices') ? planV1DeviceWrites(deviceRules) : [];
-  return [...limits, ...deviceWrites];
+  return [...plan.writes, ...deviceWrites];
 }
 
 /**
@@ -60,7 +85,7 @@ export function containerDeviceRules(spec: Spec): unknown[] {
  * Makes the container's cgroups (cgroupsPath resolved as runc does) and writes its limits. The caller joins
  * the container's first process and, on any later failure, destroys what was made.
  */
-export function createContainerCgroups(spec: Spec, id: string): CgroupManager {
+export function createContainerCgroups(spec: Spec, id: string, warn: (message: string) => void = () => undefined): CgroupManager {
   const layout = hostCgroupLayout();
   const paths = resolveCgroupPaths(layout, {
     cgroupsPath: spec.linux?.cgroupsPath,
@@ -72,7 +97,7 @@ export function createContainerCgroups(spec: Spec, id: string): CgroupManager {
   try {
     const { devices: _devices, ...limits } = (spec.linux?.resources ?? {}) as Record<string, unknown>;
     const rules = containerDeviceRules(spec);
-    manager.apply(planResourceWrites(layout, limits, rules));
+    manager.apply(planResourceWrites(layout, limits, rules, warn));
     if (layout.mode === 'v2' && paths.unified) attachDeviceFilter(paths.unified, rules);
   } catch (error) {
     manager.destroy(() => undefined);

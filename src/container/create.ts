@@ -81,7 +81,7 @@ function setUpCgroups(ctx: RuntimeContext, spec: Spec, id: string): CgroupManage
     }
     return undefined;
   }
-  return createContainerCgroups(spec, id);
+  return createContainerCgroups(spec, id, ctx.warn);
 }
 
 /** `type: cgroup` mounts show the container's own cgroup, not tsrun's: rebuild their plan with its paths. */

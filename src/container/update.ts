@@ -1,5 +1,6 @@
 import { RuntimeError } from '../errors';
 import { cgroupManagerOf, hostCgroupLayout, planResourceWrites } from './cgroups';
+import type { CgroupManager } from '../cgroups/types';
 import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
 
@@ -38,6 +39,19 @@ export function resourcesFromFlags(base: Record<string, unknown>, flags: UpdateF
   return resources;
 }
 
+/**
+ * memory.checkBeforeUpdate (runc's CheckMemoryUsage): refuse a new memory limit at or below what the container
+ * already uses, instead of letting the kernel reclaim or OOM-kill to get there.
+ */
+function checkMemoryBeforeUpdate(cgroups: CgroupManager, resources: Record<string, unknown>): void {
+  const memory = resources.memory as { limit?: number | bigint; checkBeforeUpdate?: boolean } | undefined;
+  if (!memory?.checkBeforeUpdate || memory.limit === undefined || BigInt(memory.limit) <= 0n) return;
+  const usage = cgroups.stats().memory?.usage.usage;
+  if (usage !== undefined && BigInt(Math.round(usage)) >= BigInt(memory.limit)) {
+    throw new RuntimeError('memory-check', `linux.resources /memory/limit ${memory.limit}: the container already uses ${usage} bytes (checkBeforeUpdate)`);
+  }
+}
+
 /** `tsrun update`: writes new limits into a running (or created/paused) container's cgroups. */
 export function updateContainer(ctx: RuntimeContext, id: string, resources: Record<string, unknown>): void {
   ctx.store.withLock(id, () => {
@@ -47,6 +61,7 @@ export function updateContainer(ctx: RuntimeContext, id: string, resources: Reco
     if (!cgroups) throw new RuntimeError('no-cgroup', `container "${id}" has no cgroup of its own (rootless?): its limits cannot be updated`);
     // Device rules are not changed by update (runc ignores them there too): the rest is written as given.
     const { devices: _devices, ...rest } = resources;
-    cgroups.apply(planResourceWrites(hostCgroupLayout(), rest));
+    checkMemoryBeforeUpdate(cgroups, rest);
+    cgroups.apply(planResourceWrites(hostCgroupLayout(), rest, undefined, ctx.warn));
   });
 }

@@ -148,5 +148,33 @@ describe.skipIf(skipReason !== undefined)(`cgroups${skipReason ? ` (skipped: ${s
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('disk=denied\nnull=ok\n');
   });
+
+  it('update with checkBeforeUpdate refuses a memory limit below the current usage', () => {
+    const id = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(config(['sleep', '1000'], { memory: { limit: 64 * 1024 * 1024 } })), id]).status).toBe(0);
+    const file = path.join(sb.dir, 'tiny.json');
+    fs.writeFileSync(file, JSON.stringify({ memory: { limit: 4096, checkBeforeUpdate: true } }));
+    const r = sb.tsrun(['update', '--resources', file, id]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/checkBeforeUpdate/);
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(64 * 1024 * 1024));
+  });
+
+  it('events reports an OOM kill inside the container', async () => {
+    const id = sb.newId();
+    const limit = 32 * 1024 * 1024;
+    const script = 'sleep 0.5; dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 1000';
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(config(['sh', '-c', script], { memory: { limit, swap: limit } })), id]).status).toBe(0);
+    const events = sb.tsrunAsync(['events', '--interval', '100ms', id]);
+    // The hog is OOM-killed half a second in; events samples every 100 ms. Stop it after 3 s either way.
+    const stop = setTimeout(() => process.kill(events.pid, 'SIGKILL'), 3000);
+    let output: string;
+    try {
+      output = (await events.done).stdout;
+    } finally {
+      clearTimeout(stop);
+    }
+    expect(output.split('\n').filter(Boolean).map((l) => JSON.parse(l).type)).toContain('oom');
+  });
 });
 
