@@ -176,5 +176,39 @@ describe.skipIf(skipReason !== undefined)(`cgroups${skipReason ? ` (skipped: ${s
     }
     expect(output.split('\n').filter(Boolean).map((l) => JSON.parse(l).type)).toContain('oom');
   });
+
+  it('cpu, cpuset and blkio limits land in their cgroup files', () => {
+    const dev = fs.statSync('/').dev;
+    const [major, minor] = [Math.floor(dev / 256) & 0xfff, dev & 0xff];
+    const id = sb.newId();
+    const resources = {
+      cpu: { shares: 256, quota: 50000, period: 100000, cpus: '0', mems: '0' },
+      blockIO: { throttleReadBpsDevice: [{ major, minor, rate: 1048576 }], throttleWriteIOPSDevice: [{ major, minor, rate: 100 }] },
+    };
+    const r = sb.tsrun(['run', '-d', '-b', sb.bundle(config(['sleep', '1000'], resources)), id]);
+    expect(r.stderr).toBe('');
+    expect(cg('cpu', 'cpu.shares')).toBe('256');
+    expect(cg('cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    expect(cg('cpu', 'cpu.cfs_period_us')).toBe('100000');
+    expect(cg('cpuset', 'cpuset.cpus')).toBe('0');
+    expect(cg('blkio', 'blkio.throttle.read_bps_device')).toBe(`${major}:${minor} 1048576`);
+    expect(cg('blkio', 'blkio.throttle.write_iops_device')).toBe(`${major}:${minor} 100`);
+  });
+
+  it('kill --all reaches processes that outlived the init (no PID namespace of its own)', async () => {
+    const c = config(['sh', '-c', 'sleep 1000 & echo $! > /tmp/child; exit 0']);
+    c.linux.namespaces = c.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'pid');
+    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination !== '/tmp');
+    const id = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(c), id]).status).toBe(0);
+    const init = sb.state(id).pid;
+    await waitUntil(() => !processAlive(init), 10_000, 'the init to exit');
+    const left: number[] = JSON.parse(sb.tsrun(['ps', '--format', 'json', id]).stdout);
+    expect(left).toHaveLength(1);
+    expect(sb.state(id).status).toBe('stopped');
+    expect(sb.tsrun(['kill', '--all', id, 'KILL']).status).toBe(0);
+    await waitUntil(() => !processAlive(left[0]!), 10_000, 'the leftover to die');
+    expect(sb.tsrun(['delete', id]).status).toBe(0);
+  });
 });
 
