@@ -1,11 +1,12 @@
 import yargs, { type Argv } from 'yargs';
 import { RuntimeError } from '../errors';
-import { normalizeArgv } from './argv';
+import { normalizeArgv, separateExecCommand } from './argv';
 import { CliContext } from './cli-context';
 import { createCommand } from './commands/create';
 import { deleteCommand } from './commands/delete';
 import { killCommand } from './commands/kill';
 import { eventsCommand } from './commands/events';
+import { execCommand } from './commands/exec';
 import { listCommand } from './commands/list';
 import { pauseCommand, resumeCommand } from './commands/pause';
 import { psCommand } from './commands/ps';
@@ -23,7 +24,7 @@ import { versionText } from './version';
  * Forking from Node is only safe when V8 keeps garbage collection on the main thread (docs/architecture.md).
  * These flags cannot come through NODE_OPTIONS, so bin/tsrun passes them; refuse to run without them.
  */
-const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events']);
+const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events', 'exec']);
 
 const REQUIRED_V8_FLAGS = ['--single-threaded', '--minor-ms', '--no-concurrent-minor-ms-marking'];
 
@@ -81,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
     .command(psCommand(cli))
     .command(updateCommand(cli))
     .command(eventsCommand(cli))
+    .command(execCommand(cli))
     .demandCommand(1, 'tsrun: a command is required (see --help)')
     .strict()
     .version(false)
@@ -98,4 +100,4 @@ async function main(argv: string[]): Promise<void> {
   process.exit(cli.exitCode);
 }
 
-void main(normalizeArgv(process.argv.slice(2)));
+void main(separateExecCommand(normalizeArgv(process.argv.slice(2))));

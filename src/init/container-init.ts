@@ -3,7 +3,7 @@ import { RuntimeError } from '../errors';
 import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, OpenFlags, Prctl } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { sendMessage } from '../ns/sync-channel';
-import type { ContainerPlan } from '../spec/plan';
+import type { ContainerPlan, ProcessPlan } from '../spec/plan';
 import { setCpuAffinity, setIoPriority, setPersonality, setScheduler } from '../linux/process-settings';
 import { dupOntoStdio, makeControllingTerminal, openPty, openPtySlave, setWindowSize } from '../linux/pty';
 import { sendFd } from '../linux/unix-socket';
@@ -40,7 +40,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     applySysctl(plan.sysctl);
     if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
     finalizeRootfs(sys, plan);
-    if (plan.process.terminal) setUpTerminal(plan, fds);
+    if (plan.process.terminal) setUpTerminal(plan.process, fds.consoleSocketFd);
     if (!fs.existsSync(plan.process.cwd)) fs.mkdirSync(plan.process.cwd, { recursive: true, mode: 0o755 });
     // Look the executable up from the process's cwd, so a relative args[0] or PATH entry means what it will
     // mean at execve.
@@ -57,8 +57,8 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     sys.close(fds.execFifoFd);
     fs.writeSync(fifo, '0');
 
-    applySecurityLabels(plan);
-    applyProcessSettings(plan);
+    applySecurityLabels(plan.process);
+    applyProcessSettings(plan.process);
     applyCredentials(sys, plan.process, plan.setgroupsDenied);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
@@ -87,21 +87,21 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
  * same in the container): the slave becomes the init's controlling terminal and stdio, the master goes to
  * the --console-socket in one SCM_RIGHTS message. The init was made a session leader by setsid earlier.
  */
-function setUpTerminal(plan: ContainerPlan, fds: InitFds): void {
-  if (fds.consoleSocketFd === undefined) throw new RuntimeError('terminal', 'process.terminal is set but no console socket was given');
+export function setUpTerminal(process: ProcessPlan, consoleSocketFd: number | undefined): void {
+  if (consoleSocketFd === undefined) throw new RuntimeError('terminal', 'process.terminal is set but no console socket was given');
   const { master, slavePath } = openPty();
   const slave = openPtySlave(slavePath);
-  const size = plan.process.consoleSize;
+  const size = process.consoleSize;
   if (size) setWindowSize(master, size.rows, size.cols);
   makeControllingTerminal(slave);
   dupOntoStdio(slave);
   fs.closeSync(slave);
-  sendFd(fds.consoleSocketFd, master, '/dev/ptmx');
+  sendFd(consoleSocketFd, master, '/dev/ptmx');
   fs.closeSync(master);
-  fs.closeSync(fds.consoleSocketFd);
+  fs.closeSync(consoleSocketFd);
 }
 
-function prepareStdio(sys: Sys, extraFds: number): void {
+export function prepareStdio(sys: Sys, extraFds: number): void {
   for (let fd = 0; fd < 3 + extraFds; fd++) {
     try {
       sys.fcntl(fd, F_SETFD, 0);
@@ -115,8 +115,8 @@ function prepareStdio(sys: Sys, extraFds: number): void {
 }
 
 /** The LSM context the process gets at execve (written while still privileged, before the credentials drop). */
-function applySecurityLabels(plan: ContainerPlan): void {
-  const profile = plan.process.apparmorProfile;
+export function applySecurityLabels(process: ProcessPlan): void {
+  const profile = process.apparmorProfile;
   if (profile !== undefined) {
     const attr = fs.existsSync('/proc/self/attr/apparmor/exec') ? '/proc/self/attr/apparmor/exec' : '/proc/self/attr/exec';
     try {
@@ -125,7 +125,7 @@ function applySecurityLabels(plan: ContainerPlan): void {
       throw new RuntimeError('apparmor', `apply AppArmor profile ${JSON.stringify(profile)}: write ${attr}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
-  const label = plan.process.selinuxLabel;
+  const label = process.selinuxLabel;
   if (label !== undefined) {
     try {
       fs.writeFileSync('/proc/thread-self/attr/exec', label);
@@ -140,8 +140,7 @@ function applySecurityLabels(plan: ContainerPlan): void {
  * classes need CAP_SYS_NICE / CAP_SYS_ADMIN) and after everything that forks (a SCHED_DEADLINE task cannot).
  * Without cgroups both affinity lists apply here: `initial` first, `final` last, so `final` is what remains.
  */
-function applyProcessSettings(plan: ContainerPlan): void {
-  const p = plan.process;
+export function applyProcessSettings(p: ProcessPlan): void {
   if (p.personality !== undefined) setPersonality(p.personality);
   if (p.ioPriority !== undefined) setIoPriority(p.ioPriority);
   if (p.scheduler !== undefined) setScheduler(p.scheduler);

@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RuntimeError } from '../errors';
+import { execProcess } from '../init/exec-process';
+import { CloneFlags, OpenFlags, WNOHANG } from '../linux/constants';
+import { connectUnix } from '../linux/unix-socket';
+import { spawnExecProcess } from '../ns/spawn-exec';
+import { exitCodeOf } from '../ns/spawn-init';
+import { parseJsonLossless } from '../spec/json';
+import { buildPlan, type ProcessPlan } from '../spec/plan';
+import type { Process, Spec } from '../spec/types';
+import { loadConfig, validateConfigObject } from '../spec/validate';
+import { cgroupManagerOf } from './cgroups';
+import type { RuntimeContext } from './context';
+import { writePidFile } from './create';
+import { configPath, inspectContainer } from './inspect';
+import { checkTransition } from './status';
+
+export interface ExecOptions {
+  id: string;
+  /** --process: a runtime-spec `process` object in a file; otherwise the container's process with the flags below. */
+  processFile?: string | undefined;
+  args: string[];
+  detach: boolean;
+  pidFile?: string | undefined;
+  consoleSocket?: string | undefined;
+  tty: boolean;
+  cwd?: string | undefined;
+  env: string[];
+  /** --user uid[:gid] */
+  user?: string | undefined;
+  additionalGids: number[];
+  caps: string[];
+  noNewPrivs: boolean;
+  ignorePaused: boolean;
+  apparmor?: string | undefined;
+  processLabel?: string | undefined;
+  preserveFds: number;
+}
+
+/** /proc/PID/ns entries, in setns order: the user namespace first, the mount namespace last. */
+const NAMESPACE_FILES: Array<[string, number]> = [
+  ['user', CloneFlags.NEWUSER], ['ipc', CloneFlags.NEWIPC], ['uts', CloneFlags.NEWUTS], ['net', CloneFlags.NEWNET],
+  ['pid', CloneFlags.NEWPID], ['cgroup', CloneFlags.NEWCGROUP], ['time', CloneFlags.NEWTIME], ['mnt', CloneFlags.NEWNS],
+];
+
+/** The process exec runs: --process as given, or the container's own process with the command-line overrides. */
+function execProcessSpec(containerSpec: Spec, options: ExecOptions): Process {
+  if (options.processFile !== undefined) {
+    const text = fs.readFileSync(options.processFile, 'utf8');
+    return parseJsonLossless(text, options.processFile) as Process;
+  }
+  const base = structuredClone(containerSpec.process ?? { user: { uid: 0, gid: 0 }, cwd: '/' }) as Process;
+  if (options.args.length === 0) throw new RuntimeError('usage', 'exec: a command (or --process FILE) is required');
+  base.args = options.args;
+  base.terminal = options.tty;
+  if (options.cwd !== undefined) base.cwd = options.cwd;
+  base.env = [...(base.env ?? []), ...options.env];
+  if (options.user !== undefined) {
+    const match = /^(\d+)(?::(\d+))?$/.exec(options.user);
+    if (!match) throw new RuntimeError('usage', `--user ${JSON.stringify(options.user)}: must be uid or uid:gid`);
+    base.user = { uid: Number(match[1]), gid: match[2] === undefined ? 0 : Number(match[2]) };
+  }
+  if (options.additionalGids.length > 0) base.user = { ...base.user, additionalGids: options.additionalGids };
+  if (options.caps.length > 0) {
+    const caps = base.capabilities ?? {};
+    for (const set of ['bounding', 'effective', 'permitted', 'ambient'] as const) caps[set] = [...new Set([...(caps[set] ?? []), ...options.caps])];
+    base.capabilities = caps;
+  }
+  if (options.noNewPrivs) base.noNewPrivileges = true;
+  if (options.apparmor !== undefined) base.apparmorProfile = options.apparmor;
+  if (options.processLabel !== undefined) base.selinuxLabel = options.processLabel;
+  delete base.consoleSize;
+  return base;
+}
+
+/** Checks the exec process the way config.json's process is checked (schema + semantics) and plans it. */
+function planExecProcess(containerSpec: Spec, process: Process, source: string): ProcessPlan {
+  // Hooks and seccomp belong to the container, not to this process: leave them out of the check.
+  const { hooks: _hooks, ...rest } = containerSpec;
+  const { seccomp: _seccomp, ...linux } = containerSpec.linux ?? {};
+  const spec = validateConfigObject({ ...rest, linux, process }, source);
+  return buildPlan(spec, { id: 'exec', bundle: '/', noPivot: false }).process;
+}
+
+/**
+ * `tsrun exec`: runs one more process in a running container, in all of its namespaces and its cgroup. Returns
+ * 0 once the process has exec'd with --detach (and writes the pid file only then), else its exit code.
+ */
+export async function execInContainer(ctx: RuntimeContext, options: ExecOptions): Promise<number> {
+  const view = inspectContainer(ctx, options.id);
+  checkTransition('exec', view.status, { id: options.id, ignorePaused: options.ignorePaused });
+  const containerSpec = loadConfig(fs.readFileSync(configPath(view.state.bundle), 'utf8'));
+  const process = planExecProcess(containerSpec, execProcessSpec(containerSpec, options), options.processFile ?? 'exec');
+  if (process.terminal && options.consoleSocket === undefined) {
+    throw new RuntimeError('not-supported', 'not supported yet: exec with a terminal without --console-socket (tsrun does not relay terminals itself yet)');
+  }
+  if (!process.terminal && options.consoleSocket !== undefined) {
+    throw new RuntimeError('terminal', 'cannot use console socket if tsrun will not detach or allocate tty (the process has no terminal: pass --tty)');
+  }
+  const { sys } = ctx;
+  const initPid = view.state.initPid;
+  const held: number[] = [];
+  let pid: number;
+  try {
+    const joins: Array<{ fd: number; flag: number }> = [];
+    for (const [name, flag] of NAMESPACE_FILES) {
+      const theirs = `/proc/${initPid}/ns/${name}`;
+      // Joining the namespace one is already in is a no-op at best (EINVAL for a user namespace): skip those.
+      if (fs.readlinkSync(theirs) === fs.readlinkSync(`/proc/self/ns/${name}`)) continue;
+      const fd = sys.open(theirs, OpenFlags.RDONLY | OpenFlags.CLOEXEC);
+      held.push(fd);
+      joins.push({ fd, flag });
+    }
+    const consoleSocketFd = options.consoleSocket === undefined ? undefined : connectUnix(path.resolve(options.consoleSocket));
+    if (consoleSocketFd !== undefined) held.push(consoleSocketFd);
+    const cgroups = cgroupManagerOf(view.state);
+    const passed = Array.from({ length: options.preserveFds }, (_, i) => 3 + i);
+    ({ pid } = spawnExecProcess(sys, {
+      joins,
+      keepFds: [...passed, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
+      placeStage1: cgroups && ((stage1) => cgroups.join(stage1)),
+      processMain: () => execProcess(sys, process, { consoleSocketFd, extraFds: options.preserveFds }, ctx.rootless ?? false),
+    }));
+  } finally {
+    for (const fd of held) sys.close(fd);
+  }
+  if (options.pidFile) writePidFile(options.pidFile, pid);
+  if (options.detach) return 0;
+  return exitCodeOf(await waitForChild(ctx, pid));
+}
+
+/** Waits for a child of this process through SIGCHLD (no polling), passing the usual signals on to it. */
+function waitForChild(ctx: RuntimeContext, pid: number): Promise<number> {
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGWINCH: 28 };
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    const forward = (signal: NodeJS.Signals) => ctx.sys.signalIfAlive(pid, numbers[signal] ?? 15);
+    const check = () => {
+      let result;
+      try {
+        result = ctx.sys.waitpid(pid, WNOHANG);
+      } catch {
+        return;
+      }
+      if (result.pid !== pid) return;
+      clearInterval(keepAlive);
+      process.off('SIGCHLD', check);
+      for (const signal of forwarded) process.off(signal, forward);
+      resolve(result.status);
+    };
+    process.on('SIGCHLD', check);
+    for (const signal of forwarded) process.on(signal, forward);
+    check();
+  });
+}

@@ -1,0 +1,34 @@
+import { Prctl } from '../linux/constants';
+import type { Sys } from '../linux/sys';
+import type { ProcessPlan } from '../spec/plan';
+import { applyProcessSettings, applySecurityLabels, prepareStdio, setUpTerminal } from './container-init';
+import { applyCredentials } from './credentials';
+import { lookPath } from './look-path';
+
+export interface ExecProcessFds {
+  consoleSocketFd: number | undefined;
+  extraFds: number;
+}
+
+/**
+ * The exec'd process, already inside the container's namespaces and cgroup (setns into the mount namespace made
+ * the container's root its root and cwd): the same process setup as the init's final steps, then execve.
+ * Errors propagate to runChild, which reports them over the sync pipe.
+ */
+export function execProcess(sys: Sys, process: ProcessPlan, fds: ExecProcessFds, setgroupsDenied: boolean): never {
+  if (process.terminal) {
+    sys.setsid();
+    setUpTerminal(process, fds.consoleSocketFd);
+  }
+  for (const { resource, soft, hard } of process.rlimits) sys.prlimit(resource, soft, hard);
+  sys.chdir(process.cwd);
+  const executable = lookPath(process.args[0]!, process.env);
+  applySecurityLabels(process);
+  applyProcessSettings(process);
+  applyCredentials(sys, process, setgroupsDenied);
+  sys.chdir(process.cwd);
+  if (process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
+  prepareStdio(sys, fds.extraFds);
+  sys.resetSignals();
+  return sys.execve(executable, process.args, process.env);
+}
