@@ -7,6 +7,7 @@ import { deleteCommand } from './commands/delete';
 import { killCommand } from './commands/kill';
 import { eventsCommand } from './commands/events';
 import { execCommand } from './commands/exec';
+import { featuresCommand } from './commands/features';
 import { listCommand } from './commands/list';
 import { pauseCommand, resumeCommand } from './commands/pause';
 import { psCommand } from './commands/ps';
@@ -24,7 +25,7 @@ import { versionText } from './version';
  * Forking from Node is only safe when V8 keeps garbage collection on the main thread (docs/architecture.md).
  * These flags cannot come through NODE_OPTIONS, so bin/tsrun passes them; refuse to run without them.
  */
-const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events', 'exec']);
+const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events', 'exec', 'features']);
 
 const REQUIRED_V8_FLAGS = ['--single-threaded', '--minor-ms', '--no-concurrent-minor-ms-marking'];
 
@@ -83,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
     .command(updateCommand(cli))
     .command(eventsCommand(cli))
     .command(execCommand(cli))
+    .command(featuresCommand(cli))
     .demandCommand(1, 'tsrun: a command is required (see --help)')
     .strict()
     .version(false)

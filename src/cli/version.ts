@@ -3,6 +3,10 @@ declare const TSRUN_COMMIT: string;
 
 export const SPEC_VERSION = '1.2.1';
 
+export function versionNumber(): string {
+  return typeof TSRUN_VERSION === 'string' ? TSRUN_VERSION : 'dev';
+}
+
 /** `tsrun --version`, shaped like runc's so go-runc and dockerd can parse it. */
 export function versionText(): string {
   const version = typeof TSRUN_VERSION === 'string' ? TSRUN_VERSION : 'dev';

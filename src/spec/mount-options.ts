@@ -82,6 +82,12 @@ const PROPAGATION: Record<string, number> = {
   unbindable: MountFlags.UNBINDABLE, runbindable: MountFlags.UNBINDABLE | MountFlags.REC,
 };
 
+/** Every option name parseMountOptions understands (for `tsrun features`). */
+export function knownMountOptions(): string[] {
+  return [...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION), ...Object.keys(RECURSIVE),
+    'bind', 'rbind', 'idmap', 'ridmap', 'tmpcopyup'].sort();
+}
+
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
   const parsed: ParsedMountOptions = {
     flags: 0, clearedFlags: 0, propagation: [], bind: false, recursiveBind: false, data: [], idmap: 'none', copyUp: false, recursive: { set: 0, clear: 0 },
