@@ -3,7 +3,7 @@ import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { containerInit } from '../init/container-init';
 import { OpenFlags, SIGKILL } from '../linux/constants';
-import { connectUnix } from '../linux/unix-socket';
+import { connectUnix, recvFd, socketPair } from '../linux/unix-socket';
 import { parseCgroupFile, parseMountInfo, parseProcStat, type CgroupEntry } from '../linux/proc-parsers';
 import type { CgroupManager } from '../cgroups/types';
 import { createContainerCgroups, hostCgroupLayout } from './cgroups';
@@ -31,7 +31,7 @@ export interface CreateOptions {
   noNewKeyring?: boolean | undefined;
   /** --console-socket: where the container's pty master is sent (required when process.terminal is set). */
   consoleSocket?: string | undefined;
-  /** `run` without --detach: tsrun stays attached (and would relay a terminal itself). */
+  /** `run` without --detach: tsrun stays attached and relays a terminal itself when there is no console socket. */
   foreground?: boolean | undefined;
   /** --preserve-fds: descriptors 3.. of tsrun's caller handed on to the container. */
   preserveFds?: number | undefined;
@@ -44,6 +44,8 @@ export interface CreatedContainer {
   initPid: number;
   plan: ContainerPlan;
   state: StoredState;
+  /** With a terminal and no console socket (foreground `run`): the pty master, for tsrun to relay. */
+  terminalMaster?: number;
 }
 
 /** Reads and validates <bundle>/config.json into a plan; every error names the file, field and value. */
@@ -168,10 +170,7 @@ function cgroupEntriesOf(cgroups: CgroupManager): CgroupEntry[] {
 
 /** runc's rules: a detached terminal needs a console socket, and a console socket needs a terminal. */
 function checkTerminalOptions(terminal: boolean, consoleSocket: string | undefined, foreground: boolean): void {
-  if (terminal && consoleSocket === undefined && foreground) {
-    throw new RuntimeError('not-supported', 'not supported yet: run with config.json /process/terminal in the foreground (tsrun does not relay terminals itself yet): use --console-socket with --detach');
-  }
-  if (terminal && consoleSocket === undefined) {
+  if (terminal && consoleSocket === undefined && !foreground) {
     throw new RuntimeError('terminal', 'cannot allocate tty if tsrun will detach without setting console socket (config.json /process/terminal is true: pass --console-socket)');
   }
   if (!terminal && consoleSocket !== undefined) {
@@ -219,6 +218,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
     const dir = store.createContainerDir(options.id);
     let initPid = 0;
     let cgroups: CgroupManager | undefined;
+    let terminalMaster: number | undefined;
     try {
       cgroups = setUpCgroups(ctx, spec, options.id);
       if (cgroups) plan = withContainerCgroupView(plan, cgroups);
@@ -246,8 +246,16 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         } finally {
           idmapFds.forEach(hold);
         }
-        // Connected here, on the host: the init sends the pty master through it from inside the container.
-        const consoleSocketFd = options.consoleSocket === undefined ? undefined : hold(connectConsoleSocket(options.consoleSocket));
+        // Connected here, on the host: the init sends the pty master through it from inside the container. In
+        // the foreground without a socket, tsrun itself is the other end (a socketpair) and relays the terminal.
+        let relayEnd: number | undefined;
+        let consoleSocketFd: number | undefined;
+        if (options.consoleSocket !== undefined) consoleSocketFd = hold(connectConsoleSocket(options.consoleSocket));
+        else if (plan.process.terminal && options.foreground) {
+          const [containerEnd, ourEnd] = socketPair();
+          consoleSocketFd = hold(containerEnd);
+          relayEnd = hold(ourEnd);
+        }
         const runPlan = plan;
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: runPlan.newNamespaceFlags,
@@ -266,6 +274,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           keepFds: [execFifoFd, ...passedFds, ...idmapFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
           initMain: (syncFd) => containerInit(sys, runPlan, { syncFd, execFifoFd, extraFds, consoleSocketFd }),
         }));
+        if (relayEnd !== undefined) terminalMaster = recvFd(relayEnd).fd;
       } finally {
         for (const fd of held) sys.close(fd);
       }
@@ -285,7 +294,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       if (spec.annotations) state.annotations = spec.annotations;
       store.write(options.id, state);
       if (options.pidFile) writePidFile(options.pidFile, initPid);
-      return { id: options.id, initPid, plan, state };
+      return { id: options.id, initPid, plan, state, ...(terminalMaster === undefined ? {} : { terminalMaster }) };
     } catch (error) {
       if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
         try {

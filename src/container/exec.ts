@@ -3,7 +3,7 @@ import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { execProcess } from '../init/exec-process';
 import { CloneFlags, OpenFlags, WNOHANG } from '../linux/constants';
-import { connectUnix } from '../linux/unix-socket';
+import { connectUnix, recvFd, socketPair } from '../linux/unix-socket';
 import { spawnExecProcess } from '../ns/spawn-exec';
 import { exitCodeOf } from '../ns/spawn-init';
 import { parseJsonLossless } from '../spec/json';
@@ -15,6 +15,7 @@ import type { RuntimeContext } from './context';
 import { writePidFile } from './create';
 import { configPath, inspectContainer } from './inspect';
 import { checkTransition } from './status';
+import { TerminalRelay } from './terminal-relay';
 
 export interface ExecOptions {
   id: string;
@@ -92,8 +93,8 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
   checkTransition('exec', view.status, { id: options.id, ignorePaused: options.ignorePaused });
   const containerSpec = loadConfig(fs.readFileSync(configPath(view.state.bundle), 'utf8'));
   const process = planExecProcess(containerSpec, execProcessSpec(containerSpec, options), options.processFile ?? 'exec');
-  if (process.terminal && options.consoleSocket === undefined) {
-    throw new RuntimeError('not-supported', 'not supported yet: exec with a terminal without --console-socket (tsrun does not relay terminals itself yet)');
+  if (process.terminal && options.consoleSocket === undefined && options.detach) {
+    throw new RuntimeError('terminal', 'cannot allocate tty if tsrun will detach without setting console socket');
   }
   if (!process.terminal && options.consoleSocket !== undefined) {
     throw new RuntimeError('terminal', 'cannot use console socket if tsrun will not detach or allocate tty (the process has no terminal: pass --tty)');
@@ -102,6 +103,8 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
   const initPid = view.state.initPid;
   const held: number[] = [];
   let pid: number;
+  let relayEnd: number | undefined;
+  let terminalMaster: number | undefined;
   try {
     const joins: Array<{ fd: number; flag: number }> = [];
     for (const [name, flag] of NAMESPACE_FILES) {
@@ -112,7 +115,12 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
       held.push(fd);
       joins.push({ fd, flag });
     }
-    const consoleSocketFd = options.consoleSocket === undefined ? undefined : connectUnix(path.resolve(options.consoleSocket));
+    let consoleSocketFd = options.consoleSocket === undefined ? undefined : connectUnix(path.resolve(options.consoleSocket));
+    if (consoleSocketFd === undefined && process.terminal) {
+      // By hand (`exec -t` without a socket): tsrun is the other end and relays the terminal.
+      [consoleSocketFd, relayEnd] = socketPair();
+      held.push(relayEnd);
+    }
     if (consoleSocketFd !== undefined) held.push(consoleSocketFd);
     const cgroups = cgroupManagerOf(view.state);
     const passed = Array.from({ length: options.preserveFds }, (_, i) => 3 + i);
@@ -122,12 +130,16 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
       placeStage1: cgroups && ((stage1) => cgroups.join(stage1)),
       processMain: () => execProcess(sys, process, { consoleSocketFd, extraFds: options.preserveFds }, ctx.rootless ?? false),
     }));
+    if (relayEnd !== undefined) terminalMaster = recvFd(relayEnd).fd;
   } finally {
     for (const fd of held) sys.close(fd);
   }
   if (options.pidFile) writePidFile(options.pidFile, pid);
   if (options.detach) return 0;
-  return exitCodeOf(await waitForChild(ctx, pid));
+  const relay = terminalMaster === undefined ? undefined : new TerminalRelay(terminalMaster);
+  const status = await waitForChild(ctx, pid);
+  await relay?.finish();
+  return exitCodeOf(status);
 }
 
 /** Waits for a child of this process through SIGCHLD (no polling), passing the usual signals on to it. */

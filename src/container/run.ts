@@ -5,6 +5,7 @@ import type { RuntimeContext } from './context';
 import { createContainer, type CreateOptions } from './create';
 import { killAndWait } from './delete';
 import { releaseInit } from './start';
+import { TerminalRelay } from './terminal-relay';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean | undefined;
@@ -34,6 +35,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
     throw error;
   }
   if (options.detach) return 0;
+  const relay = created.terminalMaster === undefined ? undefined : new TerminalRelay(created.terminalMaster);
 
   const status = await new Promise<number>((resolve) => {
     const forward = (signal: NodeJS.Signals) => {
@@ -53,6 +55,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
     check(); // it may have exited before the handler was in place
   });
+  await relay?.finish();
   ctx.store.withLock(options.id, () => {
     cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
     ctx.store.remove(options.id);

@@ -80,4 +80,26 @@ describe.skipIf(integrationSkipReason !== undefined)(`terminals${integrationSkip
     expect(missing.stderr).toMatch(/--console-socket .*nobody\.sock: .*ENOENT/);
     expect(fs.existsSync(sb.containerDir(id))).toBe(false);
   });
+
+  it('run in the foreground with a terminal and no socket: tsrun relays the pty and passes the exit status', () => {
+    const id = sb.newId();
+    const r = sb.tsrun(['run', '-b', sb.bundle(ttyConfig(['sh', '-c', 'tty; [ -t 0 ] && echo stdin-is-tty; exit 4'])), id]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(4);
+    expect(r.stdout).toBe('/dev/pts/0\r\nstdin-is-tty\r\n');
+    expect(fs.existsSync(sb.containerDir(id))).toBe(false);
+  });
+
+  it('exec -t without a socket relays the pty too; exec -t -d without one is refused', () => {
+    const id = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(sb.config(['sleep', '1000'])), id]).status).toBe(0);
+    const r = sb.tsrun(['exec', '-t', id, 'sh', '-c', 'tty; exit 2']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(2);
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    const detached = sb.tsrun(['exec', '-t', '-d', id, 'true']);
+    expect(detached.status).toBe(255);
+    expect(detached.stderr).toMatch(/cannot allocate tty if tsrun will detach without setting console socket/);
+  });
 });
+
