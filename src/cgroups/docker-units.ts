@@ -272,3 +272,25 @@ export function planRdma(plan: PlanBuilder, value: unknown): void {
     plan.write('rdma', 'rdma.max', line, pointer, entry);
   }
 }
+
+/**
+ * hugepageLimits for either cgroup version: one `hugetlb.<size>.<limit file>` write per entry, and the same limit
+ * on the reservation file where the kernel has one (Linux 5.7+), as runc does. The versions differ only in the
+ * file names: `limit_in_bytes`/`rsvd.limit_in_bytes` (v1), `max`/`rsvd.max` (v2).
+ */
+export function planHugetlb(plan: PlanBuilder, value: unknown, files: { limit: string; reservation: string }): void {
+  plan.array(value, plan.at('hugepageLimits')).forEach((item, i) => {
+    const pointer = plan.at('hugepageLimits', i);
+    const entry = plan.object(item, pointer) ?? plan.fail(pointer, 'must be an object', item);
+    const size = plan.string(entry, 'pageSize', `${pointer}/pageSize`);
+    if (size === undefined || !HUGEPAGE_SIZE.test(size)) plan.fail(`${pointer}/pageSize`, 'must be a page size such as "2MB" (digits, then KB, MB or GB)', entry.pageSize);
+    const limit = plan.integer(entry, 'limit', `${pointer}/limit`, 'uint64');
+    if (limit === undefined) plan.fail(`${pointer}/limit`, 'must be set', entry.limit);
+    const file = `hugetlb.${size}.${files.limit}`;
+    plan.require('hugetlb', `${pointer}/pageSize`, size);
+    if (plan.probe('hugetlb', file) === false) plan.fail(`${pointer}/pageSize`, `cannot be applied: the host has no ${size} huge pages (no ${file})`, size);
+    plan.write('hugetlb', file, limit.toString(), `${pointer}/limit`, limit);
+    const reservation = `hugetlb.${size}.${files.reservation}`;
+    if (plan.probe('hugetlb', reservation) === true) plan.write('hugetlb', reservation, limit.toString(), `${pointer}/limit`, limit);
+  });
+}

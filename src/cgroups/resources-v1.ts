@@ -9,15 +9,15 @@
  */
 import type { CgroupWrite } from './types';
 import {
-  HUGEPAGE_SIZE,
-  INT64_MAX,
-  PlanBuilder,
-  UINT64_MAX,
   emitInValidOrder,
+  INT64_MAX,
   pidsMax,
+  PlanBuilder,
+  planHugetlb,
   planRdma,
   type PlanOptions,
   type ResourcePlan,
+  UINT64_MAX,
 } from './docker-units';
 
 /** Values the cgroup has now, for ordering dependent writes; absent ones are the kernel's defaults for a new cgroup. */
@@ -70,7 +70,7 @@ export function planV1(resources: unknown, available: (controller: string) => bo
   if (cpu !== undefined) planCpu(plan, cpu, current);
   planPids(plan, res.pids);
   planBlkio(plan, res.blockIO);
-  planHugetlb(plan, res.hugepageLimits);
+  planHugetlb(plan, res.hugepageLimits, { limit: 'limit_in_bytes', reservation: 'rsvd.limit_in_bytes' });
   planNetwork(plan, res.network);
   planRdma(plan, res.rdma);
 
@@ -288,24 +288,6 @@ function planBlkio(plan: PlanBuilder, value: unknown): void {
       plan.write('blkio', file, `${device} ${rate}`, at(key, i, 'rate'), rate);
     });
   }
-}
-
-function planHugetlb(plan: PlanBuilder, value: unknown): void {
-  plan.array(value, plan.at('hugepageLimits')).forEach((item, i) => {
-    const pointer = plan.at('hugepageLimits', i);
-    const entry = plan.object(item, pointer) ?? plan.fail(pointer, 'must be an object', item);
-    const size = plan.string(entry, 'pageSize', `${pointer}/pageSize`);
-    if (size === undefined || !HUGEPAGE_SIZE.test(size)) plan.fail(`${pointer}/pageSize`, 'must be a page size such as "2MB" (digits, then KB, MB or GB)', entry.pageSize);
-    const limit = plan.integer(entry, 'limit', `${pointer}/limit`, 'uint64');
-    if (limit === undefined) plan.fail(`${pointer}/limit`, 'must be set', entry.limit);
-    const file = `hugetlb.${size}.limit_in_bytes`;
-    plan.require('hugetlb', `${pointer}/pageSize`, size);
-    if (plan.probe('hugetlb', file) === false) plan.fail(`${pointer}/pageSize`, `cannot be applied: the host has no ${size} huge pages (no ${file})`, size);
-    plan.write('hugetlb', file, limit.toString(), `${pointer}/limit`, limit);
-    // Reservations (Linux 5.7) get the same limit where the kernel has them, as runc does.
-    const rsvd = `hugetlb.${size}.rsvd.limit_in_bytes`;
-    if (plan.probe('hugetlb', rsvd) === true) plan.write('hugetlb', rsvd, limit.toString(), `${pointer}/limit`, limit);
-  });
 }
 
 function planNetwork(plan: PlanBuilder, value: unknown): void {

@@ -11,18 +11,18 @@
  */
 import type { CgroupWrite } from './types';
 import {
-  HUGEPAGE_SIZE,
-  PlanBuilder,
-  UINT64_MAX,
   blkioWeightToIoWeight,
   cpuSharesToWeight,
   emitInValidOrder,
   memorySwapToV2,
   pidsMax,
+  PlanBuilder,
+  planHugetlb,
   planRdma,
-  v2Limit,
   type PlanOptions,
   type ResourcePlan,
+  UINT64_MAX,
+  v2Limit,
 } from './docker-units';
 
 /** Values the cgroup has now, for ordering dependent writes; absent ones are the kernel's defaults for a new cgroup. */
@@ -88,7 +88,7 @@ export function planV2(resources: unknown, available: (controller: string) => bo
       plan.write('cpuset', `cpuset.${key}`, list, pointer);
     }
   }
-  planHugetlb(plan, res.hugepageLimits);
+  planHugetlb(plan, res.hugepageLimits, { limit: 'max', reservation: 'rsvd.max' });
   planRdma(plan, res.rdma);
   planNetwork(plan, res.network);
 
@@ -272,24 +272,6 @@ function planCpu(plan: PlanBuilder, cpu: Record<string, unknown>, current: V2Cur
 
   if (rtRuntime !== 0n) plan.warn(at('realtimeRuntime'), 'is ignored: cgroup v2 has no realtime CPU bandwidth (runc ignores it too)');
   if (rtPeriod !== 0n) plan.warn(at('realtimePeriod'), 'is ignored: cgroup v2 has no realtime CPU bandwidth (runc ignores it too)');
-}
-
-function planHugetlb(plan: PlanBuilder, value: unknown): void {
-  plan.array(value, plan.at('hugepageLimits')).forEach((item, i) => {
-    const pointer = plan.at('hugepageLimits', i);
-    const entry = plan.object(item, pointer) ?? plan.fail(pointer, 'must be an object', item);
-    const size = plan.string(entry, 'pageSize', `${pointer}/pageSize`);
-    if (size === undefined || !HUGEPAGE_SIZE.test(size)) plan.fail(`${pointer}/pageSize`, 'must be a page size such as "2MB" (digits, then KB, MB or GB)', entry.pageSize);
-    const limit = plan.integer(entry, 'limit', `${pointer}/limit`, 'uint64');
-    if (limit === undefined) plan.fail(`${pointer}/limit`, 'must be set', entry.limit);
-    const file = `hugetlb.${size}.max`;
-    plan.require('hugetlb', `${pointer}/pageSize`, size);
-    if (plan.probe('hugetlb', file) === false) plan.fail(`${pointer}/pageSize`, `cannot be applied: the host has no ${size} huge pages (no ${file})`, size);
-    plan.write('hugetlb', file, limit.toString(), `${pointer}/limit`, limit);
-    // Reservations (Linux 5.7) get the same limit where the kernel has them, as runc does.
-    const rsvd = `hugetlb.${size}.rsvd.max`;
-    if (plan.probe('hugetlb', rsvd) === true) plan.write('hugetlb', rsvd, limit.toString(), `${pointer}/limit`, limit);
-  });
 }
 
 function planNetwork(plan: PlanBuilder, value: unknown): void {

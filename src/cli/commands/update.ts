@@ -1,23 +1,16 @@
 import fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { RuntimeError } from '../../errors';
+import type { UpdateFlags } from '../../container/update';
 import type { CliContext } from '../cli-context';
 
-interface UpdateArgs {
+/** The flags as yargs gives them: the numeric ones of UpdateFlags, sizes still text (`512m`). */
+interface UpdateArgs extends Omit<UpdateFlags, 'memory' | 'memoryReservation' | 'memorySwap'> {
   id: string;
   resources?: string;
-  blkioWeight?: number;
-  cpuPeriod?: number;
-  cpuQuota?: number;
-  cpuShare?: number;
-  cpuRtPeriod?: number;
-  cpuRtRuntime?: number;
-  cpusetCpus?: string;
-  cpusetMems?: string;
   memory?: string;
   memoryReservation?: string;
   memorySwap?: string;
-  pidsLimit?: number;
 }
 
 /** Sizes as runc's update takes them: a number of bytes, or with k/m/g/t (powers of 1024); -1 = unlimited. */
