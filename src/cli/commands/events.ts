@@ -38,16 +38,16 @@ export function eventsCommand(cli: CliContext): CommandModule<object, { id: stri
       emit();
       if (args.stats) return;
       const interval = parseDuration(args.interval);
-      await new Promise<void>((resolve, reject) => {
+      // Until the container stops: then the next sample fails ("is not running") and ends the stream with it,
+      // as runc's events does.
+      await new Promise<void>((_resolve, reject) => {
         const timer = setInterval(() => {
           try {
             emit();
           } catch (error) {
             clearInterval(timer);
-            // The container went away: runc ends the stream with this error.
-            reject(error instanceof RuntimeError && error.code === 'not-running' ? error : error);
+            reject(error);
           }
-          void resolve;
         }, interval);
       });
     },
