@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SyscallError } from './errno';
-import { POLLIN, POLLHUP } from './constants';
+import { POLLIN, POLLHUP, SYSCALLS } from './constants';
 import { check, errno, fn, syscall } from './libc';
 
 /**
@@ -128,10 +128,15 @@ export function createSys(): Sys {
       return check(forkFn(), 'fork');
     },
     cloneParent(extraFlags = 0) {
-      const flags = BigInt(0x00008000 | 17 | extraFlags);
-      fn('long syscall(long, ...)');
+      // Everything is prepared before the MADV_DOFORK pass and the clone is one plain call with numbers: any JS
+      // allocation in between may map a fresh DONTFORK heap page that the child then lacks (seen: 1 init in
+      // 200 dead of it through the variadic wrapper). glibc's syscall() reads integer arguments from the same
+      // registers whether it is called variadically or not, so a fixed prototype is safe here.
+      const clone = fn('long syscall(long nr, unsigned long flags, unsigned long stack, unsigned long ptid, unsigned long ctid, unsigned long tls)');
+      const nr = SYSCALLS.clone;
+      const flags = 0x00008000 | 17 | extraFlags;
       markAllDoFork();
-      const pid = syscall('clone', 'unsigned long', flags, 'void *', null, 'void *', null, 'void *', null, 'unsigned long', 0n);
+      const pid = clone(nr, flags, 0, 0, 0, 0);
       return check(pid, 'clone');
     },
     exit(code: number): never {
