@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { execProcess } from '../init/exec-process';
-import { CloneFlags, OpenFlags, WNOHANG } from '../linux/constants';
+import { CloneFlags, OpenFlags } from '../linux/constants';
 import { connectUnix, recvFd, socketPair } from '../linux/unix-socket';
 import { spawnExecProcess } from '../ns/spawn-exec';
 import { exitCodeOf } from '../ns/spawn-init';
@@ -16,6 +16,7 @@ import { writePidFile } from './create';
 import { configPath, inspectContainer } from './inspect';
 import { checkTransition } from './status';
 import { TerminalRelay } from './terminal-relay';
+import { waitForChild } from './wait-child';
 
 export interface ExecOptions {
   id: string;
@@ -137,33 +138,7 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
   if (options.pidFile) writePidFile(options.pidFile, pid);
   if (options.detach) return 0;
   const relay = terminalMaster === undefined ? undefined : new TerminalRelay(terminalMaster);
-  const status = await waitForChild(ctx, pid);
+  const status = await waitForChild(ctx.sys, pid);
   await relay?.finish();
   return exitCodeOf(status);
-}
-
-/** Waits for a child of this process through SIGCHLD (no polling), passing the usual signals on to it. */
-function waitForChild(ctx: RuntimeContext, pid: number): Promise<number> {
-  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGWINCH: 28 };
-  return new Promise((resolve) => {
-    const keepAlive = setInterval(() => undefined, 2 ** 30);
-    const forward = (signal: NodeJS.Signals) => ctx.sys.signalIfAlive(pid, numbers[signal] ?? 15);
-    const check = () => {
-      let result;
-      try {
-        result = ctx.sys.waitpid(pid, WNOHANG);
-      } catch {
-        return;
-      }
-      if (result.pid !== pid) return;
-      clearInterval(keepAlive);
-      process.off('SIGCHLD', check);
-      for (const signal of forwarded) process.off(signal, forward);
-      resolve(result.status);
-    };
-    process.on('SIGCHLD', check);
-    for (const signal of forwarded) process.on(signal, forward);
-    check();
-  });
 }

@@ -23,11 +23,12 @@ export function killContainer(ctx: RuntimeContext, options: KillOptions): void {
     const ownPidNamespace = Array.isArray(view.state.namespaces) && view.state.namespaces.includes('pid');
     const members = cgroups ? cgroups.pids() : ownPidNamespace ? processesInPidNamespaceOf(view.state.initPid) : [];
     for (const pid of members.filter((p) => p !== view.state.initPid)) ctx.sys.signalIfAlive(pid, options.signal);
-    // A paused container only dies of SIGKILL once thawed (cgroup v1 freezer).
-    if (view.status === 'paused' && options.signal === 9) cgroups?.thaw();
   }
   if (view.status === 'stopped') return; // --all on a stopped container: the cgroup's leftovers were signalled
-  if (!ctx.sys.signalIfAlive(view.state.initPid, options.signal)) {
+  const alive = ctx.sys.signalIfAlive(view.state.initPid, options.signal);
+  // Frozen tasks only die of a queued SIGKILL once thawed (cgroup v1 freezer), with or without --all.
+  if (view.status === 'paused' && options.signal === 9) cgroups?.thaw();
+  if (!alive) {
     if (options.all) return;
     throw new RuntimeError('not-running', 'container not running');
   }

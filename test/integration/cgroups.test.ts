@@ -210,5 +210,15 @@ describe.skipIf(skipReason !== undefined)(`cgroups${skipReason ? ` (skipped: ${s
     await waitUntil(() => !processAlive(left[0]!), 10_000, 'the leftover to die');
     expect(sb.tsrun(['delete', id]).status).toBe(0);
   });
+
+  it('kill KILL of a paused container (without --all) thaws it so the init dies', async () => {
+    const id = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(config(['sleep', '1000'])), id]).status).toBe(0);
+    const pid = sb.state(id).pid;
+    expect(sb.tsrun(['pause', id]).status).toBe(0);
+    expect(sb.tsrun(['kill', id, 'KILL']).status).toBe(0);
+    await waitUntil(() => !processAlive(pid), 5_000, 'the paused init to die');
+    expect(sb.state(id).status).toBe('stopped');
+  });
 });
 
