@@ -86,11 +86,6 @@ function setUpCgroups(ctx: RuntimeContext, spec: Spec, id: string): CgroupManage
   return createContainerCgroups(spec, id, ctx.warn);
 }
 
-/** `type: cgroup` mounts show the container's own cgroup, not tsrun's: rebuild their plan with its paths. */
-function withContainerCgroupView(plan: ContainerPlan, cgroups: CgroupManager): ContainerPlan {
-  return withCgroupMountActions(plan, cgroupEntriesOf(cgroups));
-}
-
 /**
  * Resolves `type: cgroup` mounts against the host's cgroup layout, read here in the host's cgroup namespace.
  * `cgroups` is the container's /proc/PID/cgroup view (tsrun's own until its cgroups exist).
@@ -203,7 +198,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   validateContainerId(options.id);
   const loaded = loadBundle(options.id, options.bundle, options.noPivot ?? false, options.noNewKeyring ?? false);
   const spec = loaded.spec;
-  let plan = withCgroupMountActions(applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn));
+  let plan = applyHostSecurity(loaded.plan, detectHostSecurity(), ctx.warn);
   const listenFds = options.listenFds ?? 0;
   const extraFds = listenFds + (options.preserveFds ?? 0);
   if (listenFds > 0) {
@@ -221,7 +216,8 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
     let terminalMaster: number | undefined;
     try {
       cgroups = setUpCgroups(ctx, spec, options.id);
-      if (cgroups) plan = withContainerCgroupView(plan, cgroups);
+      // `type: cgroup` mounts show the container's own cgroup (tsrun's own where it runs without cgroups).
+      plan = withCgroupMountActions(plan, cgroups && cgroupEntriesOf(cgroups));
       const fifo = execFifoPath(dir);
       sys.mkfifo(fifo, 0o622);
       fs.chmodSync(fifo, 0o622); // mkfifo honours the umask; anyone the container runs as must be able to open it
