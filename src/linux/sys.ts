@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SyscallError } from './errno';
 import { POLLIN, POLLHUP, SYSCALLS } from './constants';
 import { check, errno, fn, syscall } from './libc';
+import { cloneTree, detachedTmpfs, moveMountFd, mountSetattrFd } from './openat2';
 
 /**
  * The system calls tsrun makes that Node cannot make itself. Every method checks the result and throws a
@@ -27,6 +28,8 @@ export interface Sys {
   sethostname(name: string): void;
   setdomainname(name: string): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
+  /** mknodat: the node is made in exactly the directory dirFd holds; `name` is one component and never followed. */
+  mknodat(dirFd: number, name: string, mode: number, major: number, minor: number): void;
   mkfifo(path: string, mode: number): void;
   pipe(): [number, number];
   open(path: string, flags: number, mode?: number): number;
@@ -42,6 +45,19 @@ export interface Sys {
   pidfdOpen(pid: number): number;
   /** poll() over fds for POLLIN; returns the revents per fd, in order. Blocks up to timeoutMs (-1 = forever). */
   poll(fds: number[], timeoutMs: number): number[];
+  /**
+   * poll() with the events to wait for given per fd (POLLIN, POLLOUT, ...); returns the full revents per entry, in
+   * order (POLLERR, POLLHUP and POLLNVAL included). Blocks up to timeoutMs (-1 = forever); retried on EINTR.
+   */
+  pollEvents(entries: ReadonlyArray<{ fd: number; events: number }>, timeoutMs: number): number[];
+  /** dup2(): newFd becomes a copy of oldFd; when they differ, the copy is not close-on-exec. */
+  dup2(oldFd: number, newFd: number): void;
+  /**
+   * write() that cannot raise SIGPIPE whatever the signal state is (a forked init may have SIGPIPE at its default,
+   * which would kill it): SIGPIPE is blocked around the call and the one the call raised is consumed. Returns the
+   * bytes written (short on a non-blocking pipe); a reader gone is the SyscallError EPIPE.
+   */
+  writeNoSigpipe(fd: number, data: Uint8Array): number;
   setresuid(uid: number): void;
   setresgid(gid: number): void;
   setgroups(gids: number[]): void;
@@ -59,6 +75,14 @@ export interface Sys {
   openIdmappedTree(source: string, usernsFd: number, recursive: boolean): number;
   /** move_mount of a detached tree descriptor onto `target`. */
   moveMount(treeFd: number, target: string): void;
+  /** open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): a detached copy of the mount (tree) at exactly what fd holds. */
+  cloneTree(fd: number, recursive: boolean): number;
+  /** mount_setattr(fd, "", AT_EMPTY_PATH, {set, clear}) on the one mount fd holds (attached or detached). */
+  mountSetattrFd(fd: number, set: number, clear: number): void;
+  /** move_mount of the detached tree treeFd onto exactly what targetFd holds, both by descriptor. */
+  moveMountFd(treeFd: number, targetFd: number): void;
+  /** A new, empty, detached tmpfs (fsopen + fsmount) with the MOUNT_ATTR_* flags given. */
+  detachedTmpfs(attrFlags: number): number;
   /** The MS_* flags of the mount holding `path` (from statfs f_flags, translated from ST_*). */
   mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
@@ -189,6 +213,12 @@ export function createSys(): Sys {
         | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff);
       check(fn('int mknod(const char *, uint32_t, uint64_t)')(path, mode, dev), 'mknod', `\`${path}\``);
     },
+    mknodat(dirFd, name, mode, major, minor) {
+      // makedev() as in mknod above.
+      const dev = (BigInt(major & 0xfffff000) << 32n) | (BigInt(major & 0xfff) << 8n)
+        | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff);
+      check(fn('int mknodat(int, const char *, uint32_t, uint64_t)')(dirFd, name, mode, dev), 'mknodat', `${JSON.stringify(name)} (at fd ${dirFd})`);
+    },
     mkfifo(path, mode) {
       check(fn('int mkfifo(const char *, uint32_t)')(path, mode), 'mkfifo', `\`${path}\``);
     },
@@ -246,6 +276,40 @@ export function createSys(): Sys {
         if (e !== 4) throw new SyscallError('poll', e);
       }
       return fds.map((_, i) => buffer.readInt16LE(i * 8 + 6) & (POLLIN | POLLHUP | 0x8 | 0x20));
+    },
+    pollEvents(entries, timeoutMs) {
+      const buffer = Buffer.alloc(8 * entries.length);
+      entries.forEach(({ fd, events }, i) => {
+        buffer.writeInt32LE(fd, i * 8);
+        buffer.writeInt16LE(events, i * 8 + 4);
+      });
+      for (;;) {
+        const result = fn('int poll(void *, unsigned long, int)')(buffer, entries.length, timeoutMs) as number;
+        if (result >= 0) break;
+        const e = errno();
+        if (e !== 4) throw new SyscallError('poll', e);
+      }
+      return entries.map((_, i) => buffer.readUInt16LE(i * 8 + 6));
+    },
+    dup2(oldFd, newFd) {
+      check(fn('int dup2(int, int)')(oldFd, newFd), 'dup2', `fd ${oldFd} onto ${newFd}`);
+    },
+    writeNoSigpipe(fd, data) {
+      const sigprocmask = fn('int sigprocmask(int, void *, void *)');
+      const sigpipeOnly = Buffer.alloc(128);
+      sigpipeOnly.writeUInt32LE(1 << (13 - 1), 0); // SIGPIPE is 13; bit n-1 of the set
+      const previous = Buffer.alloc(128);
+      check(sigprocmask(0 /* SIG_BLOCK */, sigpipeOnly, previous), 'sigprocmask');
+      const written = Number(fn('long write(int, void *, size_t)')(fd, data, data.byteLength));
+      const e = errno();
+      // A blocked SIGPIPE stays pending (even when ignored); take ours back out unless the caller had it blocked
+      // already, in which case a pending one may not be ours and must stay.
+      if (written < 0 && e === 32 && (previous.readUInt32LE(0) & (1 << 12)) === 0) {
+        fn('int sigtimedwait(void *, void *, void *)')(sigpipeOnly, null, Buffer.alloc(16));
+      }
+      check(sigprocmask(2 /* SIG_SETMASK */, previous, null), 'sigprocmask');
+      if (written < 0) throw new SyscallError('write', e, `fd ${fd}`);
+      return written;
     },
     setresuid(uid) {
       check(fn('int setresuid(uint32_t, uint32_t, uint32_t)')(uid, uid, uid), 'setresuid', String(uid));
@@ -320,6 +384,10 @@ export function createSys(): Sys {
       check(syscall('move_mount', 'int', treeFd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH),
         'move_mount', `\`${target}\``);
     },
+    cloneTree: (fd, recursive) => cloneTree(fd, recursive),
+    mountSetattrFd: (fd, set, clear) => mountSetattrFd(fd, set, clear),
+    moveMountFd: (treeFd, targetFd) => moveMountFd(treeFd, targetFd),
+    detachedTmpfs: (attrFlags) => detachedTmpfs(attrFlags),
     mountFlagsOf(path) {
       // struct statfs on 64-bit Linux: ten 8-byte fields, then f_flags at offset 80, then spares (120 bytes).
       const buffer = Buffer.alloc(120);

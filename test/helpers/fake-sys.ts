@@ -131,6 +131,9 @@ export class FakeSys implements Sys {
   mknod(path: string, mode: number, major: number, minor: number): void {
     this.call('mknod', [path, mode, major, minor], () => undefined);
   }
+  mknodat(dirFd: number, name: string, mode: number, major: number, minor: number): void {
+    this.call('mknodat', [dirFd, name, mode, major, minor], () => undefined);
+  }
   mkfifo(path: string, mode: number): void {
     this.call('mkfifo', [path, mode], () => undefined);
   }
@@ -175,6 +178,15 @@ export class FakeSys implements Sys {
   poll(fds: number[], timeoutMs: number): number[] {
     return this.call('poll', [fds, timeoutMs], () => fds.map(() => 0));
   }
+  pollEvents(entries: ReadonlyArray<{ fd: number; events: number }>, timeoutMs: number): number[] {
+    return this.call('pollEvents', [entries, timeoutMs], () => entries.map(() => 0));
+  }
+  dup2(oldFd: number, newFd: number): void {
+    this.call('dup2', [oldFd, newFd], () => undefined);
+  }
+  writeNoSigpipe(fd: number, data: Uint8Array): number {
+    return this.call('writeNoSigpipe', [fd, data], () => data.byteLength);
+  }
   setresuid(uid: number): void {
     this.call('setresuid', [uid], () => undefined);
   }
@@ -204,6 +216,18 @@ export class FakeSys implements Sys {
   }
   moveMount(treeFd: number, target: string): void {
     this.call('moveMount', [treeFd, target], () => undefined);
+  }
+  cloneTree(fd: number, recursive: boolean): number {
+    return this.call('cloneTree', [fd, recursive], () => this.fd());
+  }
+  mountSetattrFd(fd: number, set: number, clear: number): void {
+    this.call('mountSetattrFd', [fd, set, clear], () => undefined);
+  }
+  moveMountFd(treeFd: number, targetFd: number): void {
+    this.call('moveMountFd', [treeFd, targetFd], () => undefined);
+  }
+  detachedTmpfs(attrFlags: number): number {
+    return this.call('detachedTmpfs', [attrFlags], () => this.fd());
   }
   mountFlagsOf(path: string): number {
     return this.call('mountFlagsOf', [path], () => 0);
