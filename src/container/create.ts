@@ -20,7 +20,9 @@ import { validateContainerId } from './container-id';
 import type { RuntimeContext } from './context';
 import { execFifoPath } from './exec-fifo';
 import { configPath } from './inspect';
+import { hookState, runRuntimeHooks, runWarningHooks, type HookStateSource } from './lifecycle-hooks';
 import { applyHostSecurity, detectHostSecurity } from './security-modules';
+import { connectSeccompAgent, prepareSeccomp, type PreparedSeccomp } from '../init/seccomp-filter';
 import { nowRfc3339Nano, type StoredState } from './state-store';
 
 export interface CreateOptions {
@@ -207,10 +209,16 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   const passedFds = Array.from({ length: extraFds }, (_, i) => 3 + i);
   if (ctx.rootless) plan = rootlessPlan(plan);
   checkTerminalOptions(plan.process.terminal, options.consoleSocket, options.foreground ?? false);
+  // Compiled before anything exists: a filter libseccomp refuses leaves nothing behind.
+  const preparedSeccomp = plan.seccomp && prepareSeccomp(plan.seccomp, plan.process);
   const { sys, store } = ctx;
+  const hookSource: HookStateSource = { ociVersion: spec.ociVersion, id: options.id, bundle: plan.bundle, annotations: spec.annotations };
+  const hooks = plan.hooks;
   store.ensureRoot();
   return store.withLock(options.id, () => {
     const dir = store.createContainerDir(options.id);
+    // Set once a create-phase hook has run: a failure from then on goes on to poststop (runtime-spec step 12-13).
+    let hooksStarted = false;
     let initPid = 0;
     let cgroups: CgroupManager | undefined;
     let terminalMaster: number | undefined;
@@ -252,6 +260,11 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           consoleSocketFd = hold(containerEnd);
           relayEnd = hold(ourEnd);
         }
+        let seccomp: PreparedSeccomp | undefined;
+        if (preparedSeccomp && plan.seccomp) {
+          seccomp = connectSeccompAgent(preparedSeccomp, plan.seccomp);
+          if (seccomp.agent) hold(seccomp.agent.socketFd);
+        }
         const runPlan = plan;
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: runPlan.newNamespaceFlags,
@@ -267,8 +280,18 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of runPlan.process.rlimits) sys.prlimit(resource, soft, hard);
           },
-          keepFds: [execFifoFd, ...passedFds, ...idmapFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
-          initMain: (syncFd) => containerInit(sys, runPlan, { syncFd, execFifoFd, extraFds, consoleSocketFd }),
+          keepFds: [
+            execFifoFd, ...passedFds, ...idmapFds,
+            ...(consoleSocketFd === undefined ? [] : [consoleSocketFd]),
+            ...(seccomp?.agent ? [seccomp.agent.socketFd] : []),
+          ],
+          runtimeHooks: hooks.prestart.length + hooks.createRuntime.length === 0 ? undefined : (pid) => {
+            hooksStarted = true;
+            const state = hookState(hookSource, 'creating', pid);
+            runRuntimeHooks(ctx, 'prestart', hooks.prestart, state, plan.bundle);
+            runRuntimeHooks(ctx, 'createRuntime', hooks.createRuntime, state, plan.bundle);
+          },
+          initMain: (syncFd, parent) => containerInit(sys, runPlan, { syncFd, execFifoFd, extraFds, consoleSocketFd, seccomp }, parent, hookSource),
         }));
         if (relayEnd !== undefined) terminalMaster = recvFd(relayEnd).fd;
       } finally {
@@ -288,6 +311,8 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       };
       if (cgroups) state.cgroup = cgroups.state;
       if (spec.annotations) state.annotations = spec.annotations;
+      // Run by later calls (start, delete): kept from config.json as it was at create.
+      if (hooks.poststart.length + hooks.poststop.length > 0) state.hooks = { poststart: hooks.poststart, poststop: hooks.poststop };
       store.write(options.id, state);
       if (options.pidFile) writePidFile(options.pidFile, initPid);
       return { id: options.id, initPid, plan, state, ...(terminalMaster === undefined ? {} : { terminalMaster }) };
@@ -305,6 +330,11 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         ctx.warn(`create failed and its cgroups could not be removed: ${(cleanupError as Error).message}`);
       }
       store.remove(options.id);
+      // A failed prestart/createRuntime/createContainer hook stops the container and continues at delete,
+      // whose last step is poststop (the init's errors from a hook carry the code 'hook').
+      if (hooksStarted || (error as { code?: string }).code === 'hook') {
+        runWarningHooks(ctx, 'poststop', hooks.poststop, hookState(hookSource, 'stopped'), plan.bundle);
+      }
       throw error;
     }
   });

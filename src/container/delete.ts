@@ -3,6 +3,7 @@ import { SIGKILL } from '../linux/constants';
 import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
+import { runPoststop } from './lifecycle-hooks';
 import { checkTransition } from './status';
 
 export interface DeleteOptions {
@@ -66,5 +67,7 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
     // Whatever else is left in the cgroup is killed, then only the directories tsrun made are removed.
     cgroups?.destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
     store.remove(options.id);
+    // runtime-spec: poststop runs after the container is deleted, before delete returns.
+    runPoststop(ctx, view.state);
   });
 }

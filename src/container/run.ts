@@ -3,6 +3,7 @@ import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { createContainer, type CreateOptions } from './create';
 import { killAndWait } from './delete';
+import { runPoststart, runPoststop } from './lifecycle-hooks';
 import { releaseInit } from './start';
 import { TerminalRelay } from './terminal-relay';
 import { reapIfDone, waitForChild } from './wait-child';
@@ -26,8 +27,10 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
     reapIfDone(ctx.sys, created.initPid);
     cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
     ctx.store.remove(options.id);
+    runPoststop(ctx, created.state);
     throw error;
   }
+  runPoststart(ctx, created.state);
   if (options.detach) return 0;
   const relay = created.terminalMaster === undefined ? undefined : new TerminalRelay(created.terminalMaster);
 
@@ -36,6 +39,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
   ctx.store.withLock(options.id, () => {
     cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
     ctx.store.remove(options.id);
+    runPoststop(ctx, created.state);
   });
   return exitCodeOf(status);
 }

@@ -4,6 +4,7 @@ import { OpenFlags } from '../linux/constants';
 import type { RuntimeContext } from './context';
 import { execFifoPath } from './exec-fifo';
 import { inspectContainer } from './inspect';
+import { runPoststart } from './lifecycle-hooks';
 import { checkTransition } from './status';
 
 /**
@@ -67,11 +68,12 @@ function drain(fd: number, chunks: Buffer[]): 'eof' | 'again' {
   }
 }
 
-/** `tsrun start ID`. */
+/** `tsrun start ID`: releases the init, then runs the poststart hooks (a failing one is a warning). */
 export function startContainer(ctx: RuntimeContext, id: string): void {
   ctx.store.withLock(id, () => {
     const view = inspectContainer(ctx, id);
     checkTransition('start', view.status, { id });
     releaseInit(ctx, view.dir, view.state.initPid);
+    runPoststart(ctx, view.state);
   });
 }

@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import { RuntimeError } from '../errors';
 import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, OpenFlags, Prctl } from '../linux/constants';
 import type { Sys } from '../linux/sys';
+import { formatHookState, runHooks } from '../hooks/run-hook';
+import type { ParentChannel } from '../ns/spawn-init';
 import { sendMessage } from '../ns/sync-channel';
+import { agentMessage, installSeccomp, type PreparedSeccomp } from './seccomp-filter';
 import type { ContainerPlan, ProcessPlan } from '../spec/plan';
 import { setCpuAffinity, setIoPriority, setPersonality, setScheduler } from '../linux/process-settings';
 import { dupOntoStdio, makeControllingTerminal, openPty, openPtySlave, setWindowSize } from '../linux/pty';
@@ -20,6 +23,14 @@ export interface InitFds {
   consoleSocketFd: number | undefined;
   /** How many descriptors from 3 up the container inherits (socket activation + --preserve-fds). */
   extraFds: number;
+  /** linux.seccomp, compiled by tsrun: loaded as the very last step before execve. */
+  seccomp?: PreparedSeccomp | undefined;
+}
+
+/** The container as hooks see it (runtime-spec state); the init adds status and its own PID. */
+export interface InitHookState {
+  ociVersion: string;
+  annotations?: Record<string, string> | undefined;
 }
 
 /**
@@ -28,13 +39,21 @@ export interface InitFds {
  * writes one byte, becomes the configured user and execs the process; an exec failure is written to the fifo
  * so `start` can report it. Synchronous only; never returns.
  */
-export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): never {
+export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, parent: ParentChannel, hookState: InitHookState): never {
   let fifo = -1;
+  const stateFor = (status: 'creating' | 'created') =>
+    formatHookState({ ...hookState, id: plan.id, status, pid: sys.getpid(), bundle: plan.bundle });
   try {
     sys.setsid();
     // Its own session keyring, so keys of the caller's session are not shared with the container.
     if (plan.sessionKeyring !== undefined) sys.joinSessionKeyring(plan.sessionKeyring);
-    prepareRootfs(sys, plan);
+    prepareRootfs(sys, plan, () => {
+      // runtime-spec: with the mounts in place and before pivot_root, prestart and createRuntime run in the
+      // runtime namespace (tsrun does that meanwhile), then createContainer here, in the container's
+      // namespaces, its path still resolved in the runtime's mount tree.
+      if (plan.hooks.prestart.length > 0 || plan.hooks.createRuntime.length > 0) parent.awaitRuntimeHooks();
+      if (plan.hooks.createContainer.length > 0) runHooks(sys, 'createContainer', plan.hooks.createContainer, stateFor('creating'));
+    });
     if (plan.hostname !== undefined) sys.sethostname(plan.hostname);
     if (plan.domainname !== undefined) sys.setdomainname(plan.domainname);
     applySysctl(plan.sysctl);
@@ -56,14 +75,21 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds): neve
     }
     sys.close(fds.execFifoFd);
     fs.writeSync(fifo, '0');
+    // startContainer: after `start` was called, before the process runs, in the container (its root now).
+    if (plan.hooks.startContainer.length > 0) runHooks(sys, 'startContainer', plan.hooks.startContainer, stateFor('created'));
 
     applySecurityLabels(plan.process);
     applyProcessSettings(plan.process);
+    const seccomp = fds.seccomp;
+    const message = seccomp && agentMessage(seccomp, parent.hostPid, { ...hookState, id: plan.id, status: 'created', pid: parent.hostPid, bundle: plan.bundle });
+    if (seccomp?.beforeCredentials) installSeccomp(sys, seccomp, message);
     applyCredentials(sys, plan.process, plan.setgroupsDenied);
     sys.chdir(plan.process.cwd);
     if (plan.process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
     prepareStdio(sys, fds.extraFds);
     sys.resetSignals();
+    // Last: nothing of tsrun's runs under the container's filter but the execve (and the agent hand-over).
+    if (seccomp && !seccomp.beforeCredentials) installSeccomp(sys, seccomp, message);
     return sys.execve(executable, plan.process.args, plan.process.env);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

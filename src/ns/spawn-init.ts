@@ -23,8 +23,22 @@ export interface SpawnOptions {
   beforeNamespaces?: () => void;
   /** Descriptors the init needs besides stdio and the sync pipe (e.g. the exec.fifo O_PATH fd). */
   keepFds: number[];
+  /**
+   * Runs in the parent when the init asks for it (its mounts in place, before pivot_root): the prestart and
+   * createRuntime hooks, which belong to the runtime namespace. The init waits until it returns; if it throws,
+   * the init is killed and spawnContainerInit throws that error.
+   */
+  runtimeHooks?: (initPid: number) => void;
   /** Runs in the container's init (PID 1 of the new PID namespace); receives the sync pipe's write end. */
-  initMain: (syncFd: number) => never;
+  initMain: (syncFd: number, parent: ParentChannel) => never;
+}
+
+/** What the init may ask of the tsrun process that creates it. */
+export interface ParentChannel {
+  /** The init's PID as the host sees it. */
+  hostPid: number;
+  /** Blocks until tsrun has run the runtime-namespace hooks (see SpawnOptions.runtimeHooks). */
+  awaitRuntimeHooks(): void;
 }
 
 /**
@@ -63,15 +77,25 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
         sys.setresgid(0);
         sys.setresuid(0);
       }
-      sys.close(ackRead);
+      // The init keeps the acknowledgement pipe when it will wait for the runtime hooks.
+      if (!options.runtimeHooks) sys.close(ackRead);
       sys.unshare(options.newNamespaceFlags);
       if (options.timeOffsets) writeFileSync('/proc/self/timens_offsets', options.timeOffsets);
       if (sys.cloneParent() === 0) {
         // The init announces itself (not stage 1 on its behalf), so tsrun learns its PID even if stage 1 dies
         // right after the clone and can kill it instead of leaving it parked on exec.fifo forever.
         runChild(sys, writeFd, () => {
-          sendMessage(writeFd, { type: 'init-pid', pid: hostPidOfSelf() });
-          options.initMain(writeFd);
+          const hostPid = hostPidOfSelf();
+          sendMessage(writeFd, { type: 'init-pid', pid: hostPid });
+          options.initMain(writeFd, {
+            hostPid,
+            awaitRuntimeHooks() {
+              sendMessage(writeFd, { type: 'run-hooks' });
+              // No byte means tsrun failed (a hook failed) and is about to kill this process.
+              if (readSync(ackRead, Buffer.alloc(1), 0, 1, null) !== 1) throw new RuntimeError('hooks', 'container setup: tsrun went away while running hooks');
+              sys.close(ackRead);
+            },
+          });
         });
       }
     });
@@ -91,6 +115,11 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       if (message?.type === 'need-setup' && (options.userNamespace || options.placeStage1)) {
         options.userNamespace?.writeMaps(stage1);
         options.placeStage1?.(stage1);
+        sendByte(ackWrite);
+        continue;
+      }
+      if (message?.type === 'run-hooks' && options.runtimeHooks && initPid > 0) {
+        options.runtimeHooks(initPid);
         sendByte(ackWrite);
         continue;
       }

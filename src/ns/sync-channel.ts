@@ -8,6 +8,8 @@ import { StringDecoder } from 'node:string_decoder';
 export type SyncMessage =
   | { type: 'init-pid'; pid: number }
   | { type: 'need-setup' }
+  /** The init has its mounts in place and waits for tsrun to run the prestart and createRuntime hooks. */
+  | { type: 'run-hooks' }
   | { type: 'ready' }
   | { type: 'error'; code: string; message: string };
 

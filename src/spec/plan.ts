@@ -6,8 +6,9 @@ import { RLIMITS } from './rlimits';
 import { parseMountOptions } from './mount-options';
 import type { CgroupMountAction } from './cgroup-mount-plan';
 import { NAMESPACE_FLAGS, type NamespaceJoin } from './namespaces';
+import { planSeccomp, type SeccompPlan } from './seccomp';
 import { planCpuAffinity, planIoPriority, planPersonality, planScheduler, type CpuAffinityPlan, type SchedulerPlan } from './process-settings';
-import type { IdMapping, Int64, Linux, NamespaceType, Spec } from './types';
+import type { Hook, Hooks, IdMapping, Int64, Linux, NamespaceType, Spec } from './types';
 
 /**
  * Everything the container's processes need, decided up front from config.json (pure: no system calls).
@@ -50,7 +51,23 @@ export interface ContainerPlan {
   intelRdt: Record<string, unknown> | undefined;
   /** SELinux context for the container's mounts (linux.mountLabel). */
   mountLabel: string | undefined;
+  /** linux.seccomp, checked and translated to numbers; compiled to BPF by create (it needs libseccomp). */
+  seccomp: SeccompPlan | undefined;
+  /** config.json's hooks, every kind present (empty lists for the kinds not given). */
+  hooks: PlannedHooks;
   process: ProcessPlan;
+}
+
+export type HookKind = keyof Hooks;
+export type PlannedHooks = Record<HookKind, Hook[]>;
+
+export const HOOK_KINDS: readonly HookKind[] = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
+
+/** Every hook kind as a list. The schema already checked each entry (absolute path, timeout > 0). */
+export function planHooks(hooks: Hooks | undefined): PlannedHooks {
+  const planned = {} as PlannedHooks;
+  for (const kind of HOOK_KINDS) planned[kind] = hooks?.[kind] ?? [];
+  return planned;
 }
 
 export interface MountStep {
@@ -163,9 +180,7 @@ function refuseUnsupported(spec: Spec): void {
     return true;
   };
   const checks: Array<[string, unknown, string?]> = [
-    ['/hooks', spec.hooks],
     ['/process/user/username', spec.process?.user?.username, 'Windows only'],
-    ['/linux/seccomp', linux.seccomp],
     ['/linux/memoryPolicy', linux.memoryPolicy],
     ['/linux/netDevices', linux.netDevices],
   ];
@@ -386,6 +401,8 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     sysctl,
     mountLabel: linux.mountLabel || undefined,
     intelRdt: linux.intelRdt && Object.keys(linux.intelRdt).length > 0 ? linux.intelRdt : undefined,
+    seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
+    hooks: planHooks(spec.hooks),
     process: planProcess(spec),
   };
 }

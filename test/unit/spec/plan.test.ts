@@ -395,9 +395,7 @@ describe('buildPlan: sysfs in a user namespace', () => {
 
 describe('buildPlan: fields not supported yet', () => {
   const cases: Array<[string, (s: Spec & { linux: NonNullable<Spec['linux']>; process: NonNullable<Spec['process']> }) => void, string]> = [
-    ['hooks', (s) => { s.hooks = { prestart: [{ path: '/bin/true' }] }; }, '/hooks'],
     ['username', (s) => { s.process.user.username = 'root'; }, '/process/user/username (Windows only)'],
-    ['seccomp', (s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, '/linux/seccomp'],
     ['memoryPolicy', (s) => { s.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' }; }, '/linux/memoryPolicy'],
     ['netDevices', (s) => { s.linux.netDevices = { eth1: { name: 'eth1' } }; }, '/linux/netDevices'],
   ];
@@ -449,9 +447,9 @@ describe('buildPlan: fields not supported yet', () => {
   it('refuses before looking at anything else (even a config without root)', () => {
     const e = errorOf(() => plan(spec((s) => {
       delete s.root;
-      s.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' };
+      s.linux.netDevices = { eth1: { name: 'eth1' } };
     })));
-    expect(e.message).toBe('config.json: not supported yet: /linux/seccomp');
+    expect(e.message).toBe('config.json: not supported yet: /linux/netDevices');
   });
 
   it('accepts terminal: false', () => {
@@ -482,7 +480,6 @@ describe('buildPlan: fields not supported yet', () => {
     ['uidMappings []', (s) => { s.linux.uidMappings = []; }],
     ['gidMappings []', (s) => { s.linux.gidMappings = []; }],
     ['resources {}', (s) => { s.linux.resources = {}; }],
-    ['seccomp {}', (s) => { s.linux.seccomp = {}; }],
     ['timeOffsets {}', (s) => { s.linux.timeOffsets = {}; }],
     ['intelRdt {}', (s) => { s.linux.intelRdt = {}; }],
     ['memoryPolicy {}', (s) => { s.linux.memoryPolicy = {}; }],
@@ -490,6 +487,26 @@ describe('buildPlan: fields not supported yet', () => {
     ['mount uidMappings/gidMappings []', (s) => { s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc', uidMappings: [], gidMappings: [] }]; }],
   ])('counts %s as absent', (_name, edit) => {
     expect(() => plan(spec(edit))).not.toThrow();
+  });
+});
+
+describe('buildPlan: hooks and seccomp', () => {
+  it('lists every hook kind, empty where config.json has none, in config order', () => {
+    const p = plan(spec((s) => {
+      s.hooks = { prestart: [{ path: '/a' }, { path: '/b', args: ['b', '1'], env: ['X=1'], timeout: 3 }], poststop: [{ path: '/c' }] };
+    }));
+    expect(p.hooks).toEqual({
+      prestart: [{ path: '/a' }, { path: '/b', args: ['b', '1'], env: ['X=1'], timeout: 3 }],
+      createRuntime: [], createContainer: [], startContainer: [], poststart: [], poststop: [{ path: '/c' }],
+    });
+    expect(Object.values(plan(spec(() => undefined)).hooks).every((list) => list.length === 0)).toBe(true);
+  });
+
+  it('plans linux.seccomp (its errors name the field) and leaves it undefined when absent', () => {
+    expect(plan(spec(() => undefined)).seccomp).toBeUndefined();
+    expect(plan(spec((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; })).seccomp).toMatchObject({ defaultAction: 0x7fff0000, rules: [] });
+    const e = errorOf(() => plan(spec((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOPE' }; })));
+    expect(e.message).toContain('/linux/seccomp/defaultAction');
   });
 });
 
