@@ -9,8 +9,9 @@ export function featuresCommand(_cli: CliContext): CommandModule {
     describe: 'print what this tsrun implements, as runtime-spec features JSON',
     handler: async () => {
       const { features } = await import('../../spec/features');
+      const { seccompHost } = await import('../../linux/seccomp-host');
       // Pretty-printed like runc's (containerd logs it).
-      printOut(`${JSON.stringify(features(versionNumber()), null, 4)}\n`);
+      printOut(`${JSON.stringify(features(versionNumber(), seccompHost()), null, 4)}\n`);
     },
   };
 }

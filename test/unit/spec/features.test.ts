@@ -17,12 +17,18 @@ describe('features', () => {
     }
     const validate = ajv.getSchema('features-schema.json')!;
     expect(validate(features('0.1.0')), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate(features('0.1.0', { version: '2.5.4', archs: ['SCMP_ARCH_X86_64'] })), JSON.stringify(validate.errors)).toBe(true);
   });
 
-  it('advertises only what is implemented: no hooks or seccomp yet, idmap yes, every listed mount option parses', () => {
-    const f = features('0.1.0') as { hooks: string[]; mountOptions: string[]; linux: { seccomp: { enabled: boolean }; mountExtensions: { idmap: { enabled: boolean } } } };
-    expect(f.hooks).toEqual([]);
+  it('advertises what is implemented: every hook kind, seccomp where libseccomp is, idmap, every listed mount option parses', () => {
+    type Features = { hooks: string[]; mountOptions: string[]; annotations: Record<string, string>; linux: { seccomp: { enabled: boolean; actions?: string[]; archs?: string[] }; mountExtensions: { idmap: { enabled: boolean } } } };
+    const f = features('0.1.0') as Features;
+    expect(f.hooks).toEqual(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
     expect(f.linux.seccomp.enabled).toBe(false);
+    const withLib = features('0.1.0', { version: '2.5.4', archs: ['SCMP_ARCH_X86_64'] }) as Features;
+    expect(withLib.linux.seccomp).toMatchObject({ enabled: true, archs: ['SCMP_ARCH_X86_64'] });
+    expect(withLib.linux.seccomp.actions).toContain('SCMP_ACT_NOTIFY');
+    expect(withLib.annotations['io.github.seccomp.libseccomp.version']).toBe('2.5.4');
     expect(f.linux.mountExtensions.idmap.enabled).toBe(true);
     expect(f.mountOptions).toContain('rro');
     for (const option of f.mountOptions) expect(() => parseMountOptions([option])).not.toThrow();
