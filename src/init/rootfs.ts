@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../errors';
 import { MNT_DETACH, MountFlags, OpenFlags } from '../linux/constants';
-import { Errno, SyscallError } from '../linux/errno';
+import { Errno, errnoName, SyscallError } from '../linux/errno';
 import { AT_FDCWD, openat2, readlinkat, Resolve, symlinkat } from '../linux/openat2';
 import { parseMountInfo } from '../linux/proc-parsers';
 import type { Sys } from '../linux/sys';
@@ -10,7 +10,7 @@ import type { CgroupMountAction } from '../spec/cgroup-mount-plan';
 import type { ContainerPlan, MountStep } from '../spec/plan';
 import { createDevices, createDevSymlinks } from './devices';
 import {
-  checkMountedOn, ensureFileInRoot, mkdirAllInRoot, openInRoot, openParentInRoot, openRootDir, procFd, type RootDir,
+  checkMountedOn, ensureFileInRoot, fdPath, mkdirAllInRoot, openParentInRoot, openRootDir, procFd, reopenMounted, type RootDir,
 } from './secure-path';
 
 /** Mounts flags a bind remount may change; anything else is left as the source had it. */
@@ -34,13 +34,20 @@ function prepareBindTarget(root: RootDir, step: MountStep): number {
 /**
  * Mounts onto the descriptor `target` through /proc/self/fd/N: the kernel follows that magic link to exactly
  * the file the descriptor holds, so no path component can be swapped in between. The host's /proc is still
- * the init's /proc here (before pivot_root). The new mount is then looked up again from the root — the
- * descriptor itself stays on the covered directory — and checked to be the mount just made, on `target`;
- * the remounts and propagation changes that follow go to that descriptor. Returns it (the caller closes it).
+ * the init's /proc here (before pivot_root). Then takes a descriptor of the new mount and checks that it is
+ * the mount just made, on `target`, inside the rootfs; the remounts and propagation changes that follow go to
+ * that descriptor. Returns it (the caller closes it).
  */
-export function mountOnto(root: RootDir, target: number, destination: string, lookupFlags: number, attach: (at: string) => void): number {
+function mountOnto(root: RootDir, target: number, attach: (at: string) => void): number {
   attach(procFd(target));
-  const mounted = openInRoot(root.fd, destination, lookupFlags);
+  let mounted: number;
+  try {
+    mounted = reopenMounted(root, target);
+  } catch (error) {
+    // The entry was renamed or replaced meanwhile: the mount cannot be vouched for.
+    const why = error instanceof SyscallError ? errnoName(error.errno) : (error as Error).message;
+    throw new RuntimeError('mount-target', `the mount on ${fdPath(target)} cannot be checked: looking it up again failed (${why})`);
+  }
   try {
     checkMountedOn(mounted, target, root.path);
   } catch (error) {
@@ -79,7 +86,7 @@ function mountOne(sys: Sys, root: RootDir, step: MountStep, mountLabel?: string)
   let mounted: number | undefined;
   try {
     const data = withMountLabel(step, mountLabel);
-    mounted = mountOnto(root, target, step.destination, 0, (at) => {
+    mounted = mountOnto(root, target, (at) => {
       if (!step.bind) sys.mount(step.source === '' ? step.type : step.source, at, step.type, step.flags & ~MountFlags.REMOUNT, data === '' ? null : data);
       // move_mount would not follow the /proc/self/fd link (no MOVE_MOUNT_T_SYMLINKS): name the target by descriptor.
       else if (step.idmap?.treeFd !== undefined) sys.moveMountFd(step.idmap.treeFd, target);
@@ -147,7 +154,7 @@ function mountCgroupView(sys: Sys, root: RootDir, step: MountStep, actions: read
       const target = mkdirAllInRoot(root.fd, action.target);
       let mounted: number | undefined;
       try {
-        mounted = mountOnto(root, target, action.target, OpenFlags.DIRECTORY, (at) => {
+        mounted = mountOnto(root, target, (at) => {
           switch (action.kind) {
             case 'tmpfs':
               // Writable while the entries are made; made read-only at the end when asked.
@@ -252,7 +259,7 @@ export function prepareRootfs(sys: Sys, plan: ContainerPlan, beforePivot?: () =>
  * The error of one config entry, as one line naming the entry: the failed call and errno, or what was refused.
  * Calls made on /proc/self/fd/N have no telling path of their own; the entry names the path.
  */
-export function withField(error: unknown, where: string): unknown {
+function withField(error: unknown, where: string): unknown {
   if (error instanceof SyscallError) return new SyscallError(`${error.operation} (${where})`, error.errno);
   if (error instanceof RuntimeError) {
     return error.code === 'mount-target' ? new RuntimeError(error.code, `${where}: ${error.message}`) : error;

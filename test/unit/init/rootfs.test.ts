@@ -1,6 +1,8 @@
 // prepareRootfs / finalizeRootfs against a FakeSys: the exact sequence of mount, mknod and pivot calls.
-// The rootfs is a real temporary directory (mount points, /dev entries and bind targets are created in it);
-// nothing is mounted.
+// The rootfs is a real temporary directory (mount points, /dev entries and bind targets are created in it,
+// through real openat2 lookups); nothing is mounted. The code mounts onto /proc/self/fd/N: the fake records
+// the path that descriptor has, so expectations read as paths. As nothing gets mounted, the check that a
+// mount landed on its target is replaced by a mock (secure-path.test.ts tests it; integration tests use it).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,11 +11,17 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
 import { createDevices } from '../../../src/init/devices';
 import { finalizeRootfs, prepareRootfs } from '../../../src/init/rootfs';
+import { checkMountedOn, openRootDir, type RootDir } from '../../../src/init/secure-path';
 import { MNT_DETACH, MountFlags } from '../../../src/linux/constants';
 import { Errno, SyscallError } from '../../../src/linux/errno';
 import { buildPlan, type ContainerPlan } from '../../../src/spec/plan';
 import type { Spec } from '../../../src/spec/types';
 import { FakeSys, type SysCall } from '../../helpers/fake-sys';
+
+vi.mock('../../../src/init/secure-path', async (importOriginal) => ({
+  ...await importOriginal<typeof import('../../../src/init/secure-path')>(),
+  checkMountedOn: vi.fn(),
+}));
 
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/busybox/config.json', import.meta.url));
 const {
@@ -33,9 +41,10 @@ beforeEach(() => {
   rootfs = path.join(scratch, 'rootfs');
   fs.mkdirSync(rootfs);
   chowns = [];
+  vi.mocked(checkMountedOn).mockReset();
   // Device nodes are chowned to their owner: only root may do that, and the fake mknod makes plain files.
   vi.spyOn(fs, 'chownSync').mockImplementation((...args: unknown[]) => {
-    chowns.push(args);
+    chowns.push([reached(args[0] as string), ...args.slice(1)]);
   });
 });
 
@@ -44,12 +53,59 @@ afterEach(() => {
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
-/** A FakeSys whose mknod leaves a regular file where the node would be. */
-function fakeSys(): FakeSys {
-  return new FakeSys().implement('mknod', (p) => {
-    fs.writeFileSync(p, '');
-  });
+/** `/proc/self/fd/N` → the path of that descriptor now (what the call reaches); other paths as they are. */
+function reached<T extends string | null>(p: T): T {
+  return (p !== null && /^\/proc\/self\/fd\/\d+$/.test(p) ? fs.readlinkSync(p) : p) as T;
 }
+
+/** The path of a real descriptor, for calls that take one. */
+const fdAt = (fd: number) => fs.readlinkSync(`/proc/self/fd/${fd}`);
+
+/**
+ * Records the paths descriptors have in place of /proc/self/fd/N (and of the descriptors of mknodat,
+ * cloneTree and moveMountFd's target), read at the time of the call. `targets` keeps what mount was given.
+ */
+class RootfsFakeSys extends FakeSys {
+  readonly targets: string[] = [];
+  override mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+    this.targets.push(target);
+    super.mount(reached(source), reached(target), fstype, flags, data);
+  }
+  override mountFlagsOf(p: string): number {
+    return super.mountFlagsOf(reached(p));
+  }
+  override mountSetattrRecursive(p: string, set: number, clear: number): void {
+    super.mountSetattrRecursive(reached(p), set, clear);
+  }
+  override mknodat(dirFd: number, name: string, mode: number, major: number, minor: number): void {
+    super.mknodat(fdAt(dirFd) as unknown as number, name, mode, major, minor);
+  }
+  override cloneTree(fd: number, recursive: boolean): number {
+    return super.cloneTree(fdAt(fd) as unknown as number, recursive);
+  }
+  override moveMountFd(treeFd: number, targetFd: number): void {
+    super.moveMountFd(treeFd, fdAt(targetFd) as unknown as number);
+  }
+}
+
+/** A FakeSys whose mknodat leaves a regular file where the node would be. */
+function fakeSys(): RootfsFakeSys {
+  return new RootfsFakeSys().implement('mknodat', (dir, name) => {
+    fs.writeFileSync(path.join(dir as unknown as string, name), '');
+  }) as RootfsFakeSys;
+}
+
+/** The rootfs held open as prepareRootfs holds it, for createDevices; closed after the test. */
+let rootDirs: RootDir[] = [];
+function rootDir(): RootDir {
+  const dir = openRootDir(rootfs);
+  rootDirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of rootDirs) fs.closeSync(dir.fd);
+  rootDirs = [];
+});
 
 function fixture(): Spec {
   const spec = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as Spec;
@@ -81,12 +137,12 @@ const R = () => rootfs;
 function defaultDeviceCalls(): SysCall[] {
   return [
     call('umask', 0),
-    call('mknod', `${R()}/dev/null`, IFCHR | 0o666, 1, 3),
-    call('mknod', `${R()}/dev/zero`, IFCHR | 0o666, 1, 5),
-    call('mknod', `${R()}/dev/full`, IFCHR | 0o666, 1, 7),
-    call('mknod', `${R()}/dev/random`, IFCHR | 0o666, 1, 8),
-    call('mknod', `${R()}/dev/urandom`, IFCHR | 0o666, 1, 9),
-    call('mknod', `${R()}/dev/tty`, IFCHR | 0o666, 5, 0),
+    call('mknodat', `${R()}/dev`, 'null', IFCHR | 0o666, 1, 3),
+    call('mknodat', `${R()}/dev`, 'zero', IFCHR | 0o666, 1, 5),
+    call('mknodat', `${R()}/dev`, 'full', IFCHR | 0o666, 1, 7),
+    call('mknodat', `${R()}/dev`, 'random', IFCHR | 0o666, 1, 8),
+    call('mknodat', `${R()}/dev`, 'urandom', IFCHR | 0o666, 1, 9),
+    call('mknodat', `${R()}/dev`, 'tty', IFCHR | 0o666, 5, 0),
     call('umask', 0o022),
   ];
 }
@@ -179,7 +235,7 @@ describe('prepareRootfs with the fixture config', () => {
     expect(thrown).toBeInstanceOf(SyscallError);
     expect((thrown as SyscallError).errno).toBe(Errno.EPERM);
     expect(sys.calls.at(-1)).toEqual(mount('sysfs', `${R()}/sys`, 'sysfs', NOSUID | NOEXEC | NODEV | RDONLY));
-    expect(sys.names()).not.toContain('mknod');
+    expect(sys.names()).not.toContain('mknodat');
     expect(sys.names()).not.toContain('pivotRoot');
   });
 });
@@ -378,6 +434,70 @@ describe('prepareRootfs: config mounts', () => {
     ]);
     expect(fs.statSync(path.join(rootfs, 'run/x')).isDirectory()).toBe(true);
   });
+
+  it('keeps a bind destination through a symlink to a real host directory inside the rootfs', () => {
+    const outside = path.join(scratch, 'outside');
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(rootfs, 'abs'));
+    fs.mkdirSync(path.join(rootfs, 'a'));
+    fs.symlinkSync(`../../../../../../../..${outside}`, path.join(rootfs, 'a/rel'));
+    expect(mountCalls([
+      { destination: '/abs', source: hostDir, type: 'bind' },
+      { destination: '/a/rel/sub', source: hostFile, type: 'bind' },
+    ])).toEqual([
+      mount(hostDir, path.join(rootfs, outside), null, BIND),
+      mount(hostFile, path.join(rootfs, outside, 'sub'), null, BIND),
+    ]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('mounts onto /proc/self/fd/N of the resolved destination, never onto a joined path, and checks each mount', () => {
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.mounts = [
+        { destination: '/data', source: hostDir, options: ['rbind', 'ro', 'rprivate'] },
+        { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['rshared'] },
+      ];
+    })));
+    const configTargets = sys.targets.slice(2, -1);
+    expect(configTargets).toHaveLength(5);
+    for (const target of configTargets) expect(target).toMatch(/^\/proc\/self\/fd\/\d+$/);
+    expect(vi.mocked(checkMountedOn)).toHaveBeenCalledTimes(2);
+    expect(vi.mocked(checkMountedOn).mock.calls.map((c) => c[2])).toEqual([rootfs, rootfs]);
+  });
+
+  it('refuses a mount that did not land on its destination, naming the config entry', () => {
+    vi.mocked(checkMountedOn).mockImplementationOnce(() => {
+      throw new RuntimeError('mount-target', `the mount on /x is not confirmed inside the rootfs ${rootfs}: no new mount is there`);
+    });
+    const sys = fakeSys();
+    expect(() => prepareRootfs(sys, plan(base((s) => {
+      s.mounts = [{ destination: '/data', source: hostDir, options: ['rbind', 'ro'] }];
+    })))).toThrow(`config.json /mounts/0: bind ${JSON.stringify(hostDir)} on /data: the mount on /x is not confirmed inside the rootfs ${rootfs}: no new mount is there`);
+    // Nothing is done to the mount after the check fails: no remount, no pivot_root.
+    expect(sys.calls.at(-1)).toEqual(mount(hostDir, `${R()}/data`, null, BIND | REC));
+  });
+
+  it('attaches an idmapped tree by descriptor onto the destination', () => {
+    const sys = fakeSys();
+    const spec = base((s) => {
+      s.mounts = [{ destination: '/mapped', source: hostDir, options: ['bind', 'idmap'] }];
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    const p = plan(spec);
+    p.mounts[0]!.idmap!.treeFd = 42;
+    prepareRootfs(sys, p);
+    expect(sys.argsOf('moveMountFd')).toEqual([[42, `${R()}/mapped`]]);
+    expect(sys.argsOf('mount').map((a) => a[1])).not.toContain(`${R()}/mapped`);
+  });
+
+  it('names the config entry when resolving the destination fails', () => {
+    fs.symlinkSync('/loop', path.join(rootfs, 'loop'));
+    expect(() => mountCalls([{ destination: '/loop/x', type: 'tmpfs', source: 'tmpfs' }]))
+      .toThrow('openat2 (config.json /mounts/0: tmpfs "tmpfs" on /loop/x): ELOOP (Too many levels of symbolic links)');
+  });
 });
 
 describe('prepareRootfs: bind remounts keep the flags the mount already has', () => {
@@ -468,12 +588,12 @@ describe('prepareRootfs: /dev', () => {
         { type: 'u', path: '/dev/net/tun', major: 10, minor: 200 },
       ];
     })));
-    const mknods = sys.argsOf('mknod');
+    const mknods = sys.argsOf('mknodat');
     expect(mknods.slice(6)).toEqual([
-      [`${R()}/dev/fuse`, IFCHR | 0o600, 10, 229],
-      [`${R()}/dev/loop0`, IFBLK | 0o666, 7, 0],
-      [`${R()}/dev/fifo`, IFIFO | 0o666, 0, 0],
-      [`${R()}/dev/net/tun`, IFCHR | 0o666, 10, 200],
+      [`${R()}/dev`, 'fuse', IFCHR | 0o600, 10, 229],
+      [`${R()}/dev`, 'loop0', IFBLK | 0o666, 7, 0],
+      [`${R()}/dev`, 'fifo', IFIFO | 0o666, 0, 0],
+      [`${R()}/dev/net`, 'tun', IFCHR | 0o666, 10, 200],
     ]);
     expect(chowns.slice(6)).toEqual([
       [`${R()}/dev/fuse`, 1000, 1001],
@@ -489,24 +609,53 @@ describe('prepareRootfs: /dev', () => {
     prepareRootfs(sys, plan(base((s) => {
       s.linux.devices = [{ type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o600 }];
     })));
-    const mknods = sys.argsOf('mknod');
+    const mknods = sys.argsOf('mknodat');
     expect(mknods).toHaveLength(6);
-    expect(mknods[0]).toEqual([`${R()}/dev/null`, IFCHR | 0o600, 1, 3]);
+    expect(mknods[0]).toEqual([`${R()}/dev`, 'null', IFCHR | 0o600, 1, 3]);
   });
 
   it('creates the nodes with umask 0 and restores the previous umask', () => {
     const sys = fakeSys();
     prepareRootfs(sys, plan(base()));
     const names = sys.names();
-    expect(names.indexOf('umask')).toBe(names.indexOf('mknod') - 1);
-    expect(names.lastIndexOf('umask')).toBe(names.lastIndexOf('mknod') + 1);
+    expect(names.indexOf('umask')).toBe(names.indexOf('mknodat') - 1);
+    expect(names.lastIndexOf('umask')).toBe(names.lastIndexOf('mknodat') + 1);
     expect(sys.argsOf('umask')).toEqual([[0], [0o022]]);
   });
 
-  it('restores the umask when mknod fails', () => {
-    const sys = fakeSys().failOn('mknod', Errno.EPERM, { when: (args) => args[0] === `${R()}/dev/random` });
-    expect(() => prepareRootfs(sys, plan(base()))).toThrow(SyscallError);
-    expect(sys.calls.slice(-2)).toEqual([call('mknod', `${R()}/dev/random`, IFCHR | 0o666, 1, 8), call('umask', 0o022)]);
+  it('restores the umask when mknod fails, naming the device', () => {
+    const sys = fakeSys().failOn('mknodat', Errno.EPERM, { when: (args) => args[1] === 'random' });
+    expect(() => prepareRootfs(sys, plan(base()))).toThrow('mknodat (default device /dev/random): EPERM (Operation not permitted)');
+    expect(sys.calls.slice(-2)).toEqual([call('mknodat', `${R()}/dev`, 'random', IFCHR | 0o666, 1, 8), call('umask', 0o022)]);
+  });
+
+  it('names the linux.devices entry of a failing node', () => {
+    const sys = fakeSys().failOn('mknodat', Errno.EPERM, { when: (args) => args[1] === 'fuse' });
+    expect(() => prepareRootfs(sys, plan(base((s) => {
+      s.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }];
+    })))).toThrow('mknodat (config.json /linux/devices/0 /dev/fuse): EPERM (Operation not permitted)');
+  });
+
+  it('makes a node in place of a symlink at its path and through symlinked directories inside the rootfs', () => {
+    const outside = path.join(scratch, 'outside');
+    fs.mkdirSync(outside);
+    fs.mkdirSync(path.join(rootfs, 'dev'));
+    fs.symlinkSync(outside, path.join(rootfs, 'dev/abs'));
+    fs.symlinkSync(`../../../../../../..${outside}`, path.join(rootfs, 'dev/rel'));
+    fs.symlinkSync(path.join(outside, 'file'), path.join(rootfs, 'dev/last'));
+    const sys = fakeSys();
+    prepareRootfs(sys, plan(base((s) => {
+      s.linux.devices = [
+        { type: 'c', path: '/dev/abs/a', major: 1, minor: 3 },
+        { type: 'c', path: '/dev/rel/b', major: 1, minor: 3 },
+        { type: 'c', path: '/dev/last', major: 1, minor: 3 },
+      ];
+    })));
+    expect(sys.argsOf('mknodat').slice(6).map((a) => [a[0], a[1]])).toEqual([
+      [path.join(rootfs, outside), 'a'], [path.join(rootfs, outside), 'b'], [`${R()}/dev`, 'last'],
+    ]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.lstatSync(path.join(rootfs, 'dev/last')).isFile()).toBe(true);
   });
 
   it('replaces whatever is at a node path', () => {
@@ -540,7 +689,7 @@ describe('createDevices in a user namespace (bindFromHost)', () => {
 
   it('bind-mounts the host node of each path onto an empty file instead of mknod', () => {
     const sys = fakeSys();
-    createDevices(sys, rootfs, [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, uid: 1000, gid: 1000 }], true);
+    createDevices(sys, rootDir(), [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, uid: 1000, gid: 1000 }], true);
     expect(sys.calls).toEqual([
       call('umask', 0),
       ...DEFAULT_NODES.map((n) => mount(`/dev/${n}`, `${R()}/dev/${n}`, null, BIND)),
@@ -559,7 +708,7 @@ describe('createDevices in a user namespace (bindFromHost)', () => {
     fs.mkdirSync(path.join(rootfs, 'dev'));
     fs.writeFileSync(path.join(rootfs, 'dev/null'), 'not a device');
     const sys = fakeSys();
-    createDevices(sys, rootfs, [{ path: '/dev/net/tun', type: 'c', major: 10, minor: 200, fileMode: 0o666, uid: 0, gid: 0 }], true);
+    createDevices(sys, rootDir(), [{ path: '/dev/net/tun', type: 'c', major: 10, minor: 200, fileMode: 0o666, uid: 0, gid: 0 }], true);
     expect(fs.readFileSync(path.join(rootfs, 'dev/null'), 'utf8')).toBe('');
     expect(fs.statSync(path.join(rootfs, 'dev/net')).isDirectory()).toBe(true);
     expect(sys.argsOf('mount').at(-1)).toEqual(['/dev/net/tun', `${R()}/dev/net/tun`, null, BIND, null]);
@@ -568,19 +717,19 @@ describe('createDevices in a user namespace (bindFromHost)', () => {
 
   it('binds a linux.devices entry that overrides a default once, in the default place', () => {
     const sys = fakeSys();
-    createDevices(sys, rootfs, [{ path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600, uid: 0, gid: 0 }], true);
+    createDevices(sys, rootDir(), [{ path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600, uid: 0, gid: 0 }], true);
     expect(sys.argsOf('mount').map((a) => a[0])).toEqual(DEFAULT_NODES.map((n) => `/dev/${n}`));
   });
 
   it('restores the umask when a bind fails', () => {
     const sys = fakeSys().failOn('mount', Errno.ENOENT, { when: (args) => args[0] === '/dev/full' });
-    expect(() => createDevices(sys, rootfs, [], true)).toThrow(SyscallError);
+    expect(() => createDevices(sys, rootDir(), [], true)).toThrow(SyscallError);
     expect(sys.calls.slice(-2)).toEqual([mount('/dev/full', `${R()}/dev/full`, null, BIND), call('umask', 0o022)]);
   });
 
   it('still uses mknod without bindFromHost', () => {
     const sys = fakeSys();
-    createDevices(sys, rootfs, []);
+    createDevices(sys, rootDir(), []);
     expect(sys.calls).toEqual(defaultDeviceCalls());
   });
 
@@ -643,19 +792,29 @@ describe('finalizeRootfs', () => {
     }));
   }
 
-  it('makes readonly paths read-only, masks masked paths, then remounts / read-only', () => {
+  /** MOUNT_ATTR_RDONLY. */
+  const ATTR_RDONLY = 0x1;
+
+  it('attaches a read-only clone on each readonly path, masks masked paths, then remounts / read-only', () => {
     const sys = fakeSys();
     const missing = path.join(scratch, 'missing');
     finalizeRootfs(sys, finalPlan(true, [roDir, missing, roFile], [maskFile, `${missing}/deeper`, maskDir]));
+    // Detached trees get the fake's descriptors 100, 101, ...
     expect(sys.calls).toEqual([
-      mount(roDir, roDir, null, BIND | REC),
-      call('mountFlagsOf', roDir),
-      mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
-      mount(roFile, roFile, null, BIND | REC),
-      call('mountFlagsOf', roFile),
-      mount(null, roFile, null, BIND | REMOUNT | RDONLY | REC),
-      mount('/dev/null', maskFile, null, BIND),
-      mount('tmpfs', maskDir, 'tmpfs', RDONLY),
+      call('cloneTree', roDir, true),
+      call('mountSetattrFd', 100, ATTR_RDONLY, 0),
+      call('moveMountFd', 100, roDir),
+      call('close', 100),
+      call('cloneTree', roFile, true),
+      call('mountSetattrFd', 101, ATTR_RDONLY, 0),
+      call('moveMountFd', 101, roFile),
+      call('close', 101),
+      call('cloneTree', '/dev/null', false),
+      call('moveMountFd', 102, maskFile),
+      call('close', 102),
+      call('detachedTmpfs', ATTR_RDONLY),
+      call('moveMountFd', 103, maskDir),
+      call('close', 103),
       call('mountFlagsOf', '/'),
       mount(null, '/', null, BIND | REMOUNT | RDONLY),
     ]);
@@ -664,54 +823,62 @@ describe('finalizeRootfs', () => {
   it('does not remount / without root.readonly', () => {
     const sys = fakeSys();
     finalizeRootfs(sys, finalPlan(false, [roDir], [maskDir]));
-    expect(sys.calls).toEqual([
-      mount(roDir, roDir, null, BIND | REC),
-      call('mountFlagsOf', roDir),
-      mount(null, roDir, null, BIND | REMOUNT | RDONLY | REC),
-      mount('tmpfs', maskDir, 'tmpfs', RDONLY),
-    ]);
-    expect(sys.argsOf('mountFlagsOf')).toEqual([[roDir]]);
+    expect(sys.names()).toEqual(['cloneTree', 'mountSetattrFd', 'moveMountFd', 'close', 'detachedTmpfs', 'moveMountFd', 'close']);
+    expect(sys.names()).not.toContain('mountFlagsOf');
   });
 
-  it('keeps the flags a readonly path and the root already have (locked in a user namespace)', () => {
+  it('sets only the read-only flag on a readonly path (locked flags stay); the root keeps its flags on the remount', () => {
     const sys = fakeSys().implement('mountFlagsOf', (p) => (p === '/' ? NODEV | NOATIME : NOSUID | NODEV | NOEXEC | RELATIME));
     finalizeRootfs(sys, finalPlan(true, [roDir], []));
-    expect(sys.argsOf('mount')).toEqual([
-      [roDir, roDir, null, BIND | REC, null],
-      [null, roDir, null, BIND | REMOUNT | RDONLY | REC | NOSUID | NODEV | NOEXEC | RELATIME, null],
-      [null, '/', null, BIND | REMOUNT | RDONLY | NODEV | NOATIME, null],
-    ]);
+    expect(sys.argsOf('mountSetattrFd')).toEqual([[100, ATTR_RDONLY, 0]]);
+    expect(sys.argsOf('mountFlagsOf')).toEqual([['/']]);
+    expect(sys.argsOf('mount')).toEqual([[null, '/', null, BIND | REMOUNT | RDONLY | NODEV | NOATIME, null]]);
   });
 
   it('skips paths that do not exist and makes no calls for empty lists', () => {
     const sys = fakeSys();
-    finalizeRootfs(sys, finalPlan(false, [path.join(scratch, 'nope')], [path.join(scratch, 'nope2')]));
+    finalizeRootfs(sys, finalPlan(false, [path.join(scratch, 'nope')], [path.join(scratch, 'nope2'), `${roFile}/under-a-file`]));
     expect(sys.calls).toEqual([]);
     finalizeRootfs(sys, finalPlan(false, [], []));
     expect(sys.calls).toEqual([]);
   });
 
-  it('masks through a symlink by what it points to', () => {
+  it('leaves an entry that is a symlink alone: what it points to is neither masked nor made read-only', () => {
     const linkToDir = path.join(scratch, 'link-dir');
     const linkToFile = path.join(scratch, 'link-file');
     fs.symlinkSync(maskDir, linkToDir);
     fs.symlinkSync(maskFile, linkToFile);
     const sys = fakeSys();
-    finalizeRootfs(sys, finalPlan(false, [], [linkToDir, linkToFile]));
-    expect(sys.calls).toEqual([
-      mount('tmpfs', linkToDir, 'tmpfs', RDONLY),
-      mount('/dev/null', linkToFile, null, BIND),
-    ]);
+    finalizeRootfs(sys, finalPlan(false, [linkToDir], [linkToDir, linkToFile]));
+    expect(sys.calls).toEqual([]);
+  });
+
+  it('refuses an entry reached through a symlinked directory, naming it', () => {
+    const linkToDir = path.join(scratch, 'link-dir');
+    fs.symlinkSync(scratch, linkToDir);
+    const message = 'a directory on the way is a symbolic link, which masked and read-only paths never follow';
+    expect(() => finalizeRootfs(fakeSys(), finalPlan(false, [], [maskFile, `${linkToDir}/kcore`])))
+      .toThrow(`config.json /linux/maskedPaths/1 ${JSON.stringify(`${linkToDir}/kcore`)}: ${message}`);
+    const sys = fakeSys();
+    expect(() => finalizeRootfs(sys, finalPlan(false, [`${linkToDir}/proc-sys`], [maskFile])))
+      .toThrow(`config.json /linux/readonlyPaths/0 ${JSON.stringify(`${linkToDir}/proc-sys`)}: ${message}`);
+    expect(sys.calls).toEqual([]);
   });
 
   it('does all readonly paths before any masked path', () => {
     const sys = fakeSys();
     finalizeRootfs(sys, finalPlan(true, [roFile], [maskDir]));
-    expect(sys.argsOf('mount').map((args) => args[1])).toEqual([roFile, roFile, maskDir, '/']);
+    expect(sys.argsOf('moveMountFd').map((args) => args[1])).toEqual([roFile, maskDir]);
   });
 
-  it('reports a failing remount', () => {
+  it('names the entry of a failing call and closes the detached tree', () => {
+    const sys = fakeSys().failOn('moveMountFd', Errno.EPERM);
+    expect(() => finalizeRootfs(sys, finalPlan(false, [roDir], []))).toThrow(`moveMountFd (config.json /linux/readonlyPaths/0 ${JSON.stringify(roDir)}): EPERM (Operation not permitted)`);
+    expect(sys.calls.at(-1)).toEqual(call('close', 100));
+  });
+
+  it('reports a failing remount of the root', () => {
     const sys = fakeSys().failOn('mount', Errno.EROFS, { when: (args) => args[1] === '/' });
-    expect(() => finalizeRootfs(sys, finalPlan(true, [], []))).toThrow('mount: EROFS (Read-only file system)');
+    expect(() => finalizeRootfs(sys, finalPlan(true, [], []))).toThrow('mount (config.json /root/readonly): EROFS (Read-only file system)');
   });
 });

@@ -1,14 +1,24 @@
-// resolveInRoot / mkdirAllInRoot on a real temporary tree: symlinks and ".." never lead out of the root.
+// openInRoot / mkdirAllInRoot / ensureFileInRoot / openParentInRoot on a real temporary tree, through real
+// openat2(RESOLVE_IN_ROOT) calls (they need no privilege): symlinks and ".." never lead out of the root, and
+// nothing is ever created outside it.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
-import { mkdirAllInRoot, resolveInRoot } from '../../../src/init/secure-path';
+import {
+  checkMountedOn, ensureFileInRoot, fdPath, mkdirAllInRoot, mountIdOf, openInRoot, openParentInRoot, openRootDir, procFd, reopenMounted,
+  type RootDir,
+} from '../../../src/init/secure-path';
+import { OpenFlags } from '../../../src/linux/constants';
+import { Errno, SyscallError } from '../../../src/linux/errno';
+import { parseMountInfo } from '../../../src/linux/proc-parsers';
 
 let scratch: string;
 let root: string;
 let outside: string;
+let rootDir: RootDir;
+let opened: number[];
 
 beforeEach(() => {
   scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-secure-path-')));
@@ -22,9 +32,12 @@ beforeEach(() => {
   fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
   fs.writeFileSync(path.join(root, 'usr/bin/sh'), '');
   fs.writeFileSync(path.join(root, 'a/file'), '');
+  rootDir = openRootDir(root);
+  opened = [rootDir.fd];
 });
 
 afterEach(() => {
+  for (const fd of opened) fs.closeSync(fd);
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -33,190 +46,284 @@ function link(target: string, at: string): void {
   fs.symlinkSync(target, path.join(root, at));
 }
 
-describe('resolveInRoot', () => {
-  it('joins plain paths to the root', () => {
-    expect(resolveInRoot(root, '/etc/passwd')).toBe(`${root}/etc/passwd`);
-    expect(resolveInRoot(root, 'etc/passwd')).toBe(`${root}/etc/passwd`);
-    expect(resolveInRoot(root, '/a/b/c')).toBe(`${root}/a/b/c`);
+/** Keeps the descriptor for afterEach to close and returns where it is. */
+function where(fd: number): string {
+  opened.push(fd);
+  return fdPath(fd);
+}
+
+const resolve = (p: string, flags = 0) => where(openInRoot(rootDir.fd, p, flags));
+
+function errnoOf(fn: () => unknown): number | undefined {
+  try {
+    opened.push(fn() as number);
+  } catch (error) {
+    return error instanceof SyscallError ? error.errno : -1;
+  }
+  return undefined;
+}
+
+describe('openRootDir', () => {
+  it('holds the rootfs and names it as the kernel does', () => {
+    expect(rootDir.path).toBe(root);
+    expect(fs.fstatSync(rootDir.fd).isDirectory()).toBe(true);
+    expect(fs.readlinkSync(procFd(rootDir.fd))).toBe(root);
+  });
+});
+
+describe('openInRoot', () => {
+  it('opens plain paths under the root', () => {
+    expect(resolve('/etc/passwd')).toBe(`${root}/etc/passwd`);
+    expect(resolve('etc/passwd')).toBe(`${root}/etc/passwd`);
+    expect(resolve('/a/b/c')).toBe(`${root}/a/b/c`);
+  });
+
+  it('opens O_PATH descriptors that close on exec', () => {
+    const fd = openInRoot(rootDir.fd, '/etc/passwd');
+    opened.push(fd);
+    expect(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')).toMatch(/^flags:\s*0*12[0-7]{6}$/m); // O_PATH | O_CLOEXEC
   });
 
   it('maps the root itself to the root', () => {
-    for (const p of ['/', '', '.', '//', '/./.']) expect(resolveInRoot(root, p)).toBe(root);
+    for (const p of ['/', '', '.', '//', '/./.']) expect(resolve(p)).toBe(root);
   });
 
-  it('drops "." and empty components', () => {
-    expect(resolveInRoot(root, '//a/./b//c/.')).toBe(`${root}/a/b/c`);
+  it('applies ".." inside the root and never climbs above it', () => {
+    expect(resolve('/a/b/../b/c/..')).toBe(`${root}/a/b`);
+    expect(resolve('/..')).toBe(root);
+    expect(resolve('../../../../etc/passwd')).toBe(`${root}/etc/passwd`);
+    expect(errnoOf(() => openInRoot(rootDir.fd, `/../${path.basename(outside)}`))).toBe(Errno.ENOENT);
   });
 
-  it('applies ".." inside the root', () => {
-    expect(resolveInRoot(root, '/a/b/../b/c/..')).toBe(`${root}/a/b`);
-  });
-
-  it('never climbs above the root with ".."', () => {
-    expect(resolveInRoot(root, '/..')).toBe(root);
-    expect(resolveInRoot(root, '../../../../etc/passwd')).toBe(`${root}/etc/passwd`);
-    expect(resolveInRoot(root, '/a/../../../outside')).toBe(`${root}/outside`);
-    expect(resolveInRoot(root, `/../${path.basename(outside)}`)).toBe(`${root}/outside`);
-  });
-
-  it('re-roots an absolute symlink', () => {
+  it('re-roots absolute symlinks, also one naming a real directory outside the root', () => {
     link('/usr/bin', 'bin');
-    expect(resolveInRoot(root, '/bin/sh')).toBe(`${root}/usr/bin/sh`);
-    expect(resolveInRoot(root, '/bin')).toBe(`${root}/usr/bin`);
-  });
-
-  it('resolves a symlink to /etc/passwd to the root\'s /etc/passwd', () => {
+    expect(resolve('/bin/sh')).toBe(`${root}/usr/bin/sh`);
     link('/etc/passwd', 'a/pw');
-    expect(resolveInRoot(root, '/a/pw')).toBe(`${root}/etc/passwd`);
-  });
-
-  it('re-roots an absolute symlink that names a real directory outside the root', () => {
+    expect(resolve('/a/pw')).toBe(`${root}/etc/passwd`);
     link(outside, 'escape');
-    expect(resolveInRoot(root, '/escape/x')).toBe(path.join(root, outside, 'x'));
+    expect(errnoOf(() => openInRoot(rootDir.fd, '/escape'))).toBe(Errno.ENOENT);
   });
 
-  it('resolves a relative symlink against the directory holding it', () => {
+  it('resolves relative symlinks against their directory, with too many ".." kept in the root', () => {
     link('c', 'a/b/rel');
-    expect(resolveInRoot(root, '/a/b/rel')).toBe(`${root}/a/b/c`);
+    expect(resolve('/a/b/rel')).toBe(`${root}/a/b/c`);
     link('../file', 'a/b/up');
-    expect(resolveInRoot(root, '/a/b/up')).toBe(`${root}/a/file`);
-  });
-
-  it('keeps a relative symlink with too many ".." inside the root', () => {
+    expect(resolve('/a/b/up')).toBe(`${root}/a/file`);
     link('../../../../../../..', 'a/b/top');
-    expect(resolveInRoot(root, '/a/b/top')).toBe(root);
-    expect(resolveInRoot(root, '/a/b/top/etc/passwd')).toBe(`${root}/etc/passwd`);
-    link(`../../../../../../..${outside}`, 'a/b/out');
-    expect(resolveInRoot(root, '/a/b/out/f')).toBe(path.join(root, outside, 'f'));
+    expect(resolve('/a/b/top/etc/passwd')).toBe(`${root}/etc/passwd`);
   });
 
-  it('follows symlink chains, mixed absolute and relative', () => {
-    link('l2', 'l1');
-    link('/a/l3', 'l2');
-    link('b/c', 'a/l3');
-    expect(resolveInRoot(root, '/l1')).toBe(`${root}/a/b/c`);
-    expect(resolveInRoot(root, '/l1/d/e')).toBe(`${root}/a/b/c/d/e`);
-  });
-
-  it('applies ".." after a symlink to where the symlink led (like the kernel)', () => {
+  it('applies ".." after a symlink to where the symlink led (like any lookup)', () => {
     link('b/c', 'a/deep');
-    expect(resolveInRoot(root, '/a/deep/..')).toBe(`${root}/a/b`);
+    expect(resolve('/a/deep/..')).toBe(`${root}/a/b`);
   });
 
-  it('follows a long, finite chain of symlinks', () => {
-    for (let i = 0; i < 100; i++) link(`/chain${i + 1}`, `chain${i}`);
-    link('/etc', 'chain100');
-    expect(resolveInRoot(root, '/chain0/passwd')).toBe(`${root}/etc/passwd`);
+  it('opens a last component that is a symlink itself with O_NOFOLLOW', () => {
+    link('/etc/passwd', 'a/pw');
+    const fd = openInRoot(rootDir.fd, '/a/pw', OpenFlags.NOFOLLOW);
+    opened.push(fd);
+    expect(fs.fstatSync(fd).isSymbolicLink()).toBe(true);
+    expect(fdPath(fd)).toBe(`${root}/a/pw`);
   });
 
-  it('refuses a symlink loop', () => {
+  it('refuses symlink loops with ELOOP', () => {
     link('/loop2', 'loop1');
     link('loop1', 'loop2');
-    let thrown: unknown;
-    try {
-      resolveInRoot(root, '/loop1/x');
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(RuntimeError);
-    expect((thrown as RuntimeError).code).toBe('symlink-loop');
-    expect((thrown as RuntimeError).message).toContain('too many levels of symbolic links');
-    expect((thrown as RuntimeError).message).toBe(`resolve "/loop1/x" in ${root}: too many levels of symbolic links`);
-  });
-
-  it('refuses a symlink to itself', () => {
+    expect(errnoOf(() => openInRoot(rootDir.fd, '/loop1/x'))).toBe(Errno.ELOOP);
     link('self', 'self');
-    expect(() => resolveInRoot(root, '/self')).toThrow(/too many levels of symbolic links/);
-    link('/a/self2/x', 'a/self2');
-    expect(() => resolveInRoot(root, '/a/self2')).toThrow(/too many levels of symbolic links/);
+    expect(errnoOf(() => openInRoot(rootDir.fd, '/self'))).toBe(Errno.ELOOP);
   });
 
-  it('appends components that do not exist literally', () => {
-    expect(resolveInRoot(root, '/nope/x/y')).toBe(`${root}/nope/x/y`);
-    expect(resolveInRoot(root, '/a/b/new')).toBe(`${root}/a/b/new`);
-    expect(resolveInRoot(root, '/nope/../etc')).toBe(`${root}/etc`);
+  it('reports ENOTDIR for a file on the way and with O_DIRECTORY', () => {
+    expect(errnoOf(() => openInRoot(rootDir.fd, '/etc/passwd/x'))).toBe(Errno.ENOTDIR);
+    expect(errnoOf(() => openInRoot(rootDir.fd, '/etc/passwd', OpenFlags.DIRECTORY))).toBe(Errno.ENOTDIR);
   });
 
-  it('follows a dangling symlink to where its target would be', () => {
-    link('/var/lib/missing', 'dangling');
-    expect(resolveInRoot(root, '/dangling/file')).toBe(`${root}/var/lib/missing/file`);
-  });
-
-  it('reads nothing outside the root', () => {
-    const seen: string[] = [];
-    link('/etc/passwd', 'a/pw');
-    link('../../../..', 'a/b/top');
-    const lstat = ((p: string) => {
-      seen.push(p);
-      return fs.lstatSync(p);
-    }) as typeof fs.lstatSync;
-    resolveInRoot(root, '/a/pw', lstat);
-    resolveInRoot(root, '/a/b/top/../../etc', lstat);
-    expect(seen.length).toBeGreaterThan(0);
-    for (const p of seen) expect(p.startsWith(`${root}/`)).toBe(true);
-  });
-
-  it('uses the lstat and readlink it is given', () => {
-    const symlinks: Record<string, string> = { [`${root}/x`]: '/y/z' };
-    const lstat = ((p: string) => {
-      if (!(p in symlinks)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
-      return { isSymbolicLink: () => true };
-    }) as unknown as typeof fs.lstatSync;
-    const readlink = ((p: string) => symlinks[p]!) as unknown as typeof fs.readlinkSync;
-    expect(resolveInRoot(root, '/x/w', lstat, readlink)).toBe(`${root}/y/z/w`);
-  });
-
-  it('passes on lstat errors other than ENOENT', () => {
-    const lstat = (() => {
-      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
-    }) as unknown as typeof fs.lstatSync;
-    expect(() => resolveInRoot(root, '/etc', lstat)).toThrow('EACCES: permission denied');
+  it('names the path and the errno in its error', () => {
+    expect(() => openInRoot(rootDir.fd, '/nope')).toThrow(`openat2 "nope" (at fd ${rootDir.fd}): ENOENT (No such file or directory)`);
   });
 });
 
 describe('mkdirAllInRoot', () => {
-  it('creates every missing directory and returns the host path', () => {
-    const made = mkdirAllInRoot(root, '/var/lib/data');
-    expect(made).toBe(`${root}/var/lib/data`);
-    expect(fs.statSync(made).isDirectory()).toBe(true);
+  it('creates every missing directory and returns a descriptor of the last', () => {
+    const fd = mkdirAllInRoot(rootDir.fd, '/var/lib/data');
+    expect(where(fd)).toBe(`${root}/var/lib/data`);
+    expect(fs.fstatSync(fd).isDirectory()).toBe(true);
   });
 
-  it('accepts a directory that exists', () => {
-    expect(mkdirAllInRoot(root, '/a/b/c')).toBe(`${root}/a/b/c`);
-    expect(fs.statSync(`${root}/a/b/c`).isDirectory()).toBe(true);
+  it('accepts a directory that exists, and the root itself', () => {
+    expect(where(mkdirAllInRoot(rootDir.fd, '/a/b/c'))).toBe(`${root}/a/b/c`);
+    expect(where(mkdirAllInRoot(rootDir.fd, '/'))).toBe(root);
   });
 
   it('uses the given mode', () => {
-    const made = mkdirAllInRoot(root, '/private', 0o700);
-    expect(fs.statSync(made).mode & 0o777).toBe(0o700);
+    where(mkdirAllInRoot(rootDir.fd, '/private/inner', 0o700));
+    expect(fs.statSync(`${root}/private`).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(`${root}/private/inner`).mode & 0o777).toBe(0o700);
   });
 
   it('creates inside the root through an absolute symlink to a directory outside', () => {
     link(outside, 'escape');
-    const made = mkdirAllInRoot(root, '/escape/sub/dir');
-    expect(made).toBe(path.join(root, outside, 'sub', 'dir'));
-    expect(fs.statSync(made).isDirectory()).toBe(true);
+    expect(where(mkdirAllInRoot(rootDir.fd, '/escape/sub/dir'))).toBe(path.join(root, outside, 'sub', 'dir'));
     expect(fs.readdirSync(outside)).toEqual([]);
   });
 
   it('creates inside the root through a relative symlink that climbs out', () => {
     link(`../../../../../../../..${outside}`, 'a/climb');
-    const made = mkdirAllInRoot(root, '/a/climb/new');
-    expect(made).toBe(path.join(root, outside, 'new'));
-    expect(fs.existsSync(made)).toBe(true);
+    expect(where(mkdirAllInRoot(rootDir.fd, '/a/climb/new'))).toBe(path.join(root, outside, 'new'));
     expect(fs.readdirSync(outside)).toEqual([]);
   });
 
   it('creates inside the root for ".." in the path itself', () => {
-    const made = mkdirAllInRoot(root, `/../../..${outside}/evil`);
-    expect(made).toBe(path.join(root, outside, 'evil'));
+    expect(where(mkdirAllInRoot(rootDir.fd, `/../../..${outside}/evil`))).toBe(path.join(root, outside, 'evil'));
     expect(fs.readdirSync(outside)).toEqual([]);
     expect(fs.readdirSync(scratch).sort()).toEqual(['outside', 'root']);
   });
 
-  it('refuses a symlink loop without creating anything', () => {
-    link('/loop', 'loop');
-    expect(() => mkdirAllInRoot(root, '/loop/x')).toThrow(RuntimeError);
+  it('creates the directory a dangling symlink names, inside the root', () => {
+    link('/var/lib/missing', 'dangling');
+    expect(where(mkdirAllInRoot(rootDir.fd, '/dangling/file'))).toBe(`${root}/var/lib/missing/file`);
+    link(`${outside}/gone`, 'dangling-out');
+    expect(where(mkdirAllInRoot(rootDir.fd, '/dangling-out'))).toBe(path.join(root, outside, 'gone'));
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('follows a long, finite chain of dangling symlinks', () => {
+    for (let i = 0; i < 30; i++) link(`/chain${i + 1}`, `chain${i}`);
+    expect(where(mkdirAllInRoot(rootDir.fd, '/chain0/x'))).toBe(`${root}/chain30/x`);
+  });
+
+  it('refuses a dangling symlink loop without creating anything outside', () => {
+    link('/loop/x', 'loop');
+    expect(errnoOf(() => mkdirAllInRoot(rootDir.fd, '/loop/y'))).toBe(Errno.ELOOP);
     expect(fs.readdirSync(root).sort()).toEqual(['a', 'etc', 'loop', 'usr']);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('refuses a file in the way', () => {
+    expect(errnoOf(() => mkdirAllInRoot(rootDir.fd, '/etc/passwd/x'))).toBe(Errno.ENOTDIR);
+    expect(errnoOf(() => mkdirAllInRoot(rootDir.fd, '/etc/passwd'))).toBe(Errno.ENOTDIR);
+  });
+});
+
+describe('ensureFileInRoot', () => {
+  it('creates the missing directories and an empty 0644 file', () => {
+    const fd = ensureFileInRoot(rootDir.fd, '/etc/new/hosts');
+    expect(where(fd)).toBe(`${root}/etc/new/hosts`);
+    const stat = fs.statSync(`${root}/etc/new/hosts`);
+    expect(stat.isFile()).toBe(true);
+    expect(stat.size).toBe(0);
+    expect(stat.mode & 0o777 & ~0o644).toBe(0); // 0644, less what the umask takes
+  });
+
+  it('leaves an existing file as it is', () => {
+    expect(where(ensureFileInRoot(rootDir.fd, '/etc/passwd'))).toBe(`${root}/etc/passwd`);
+    expect(fs.readFileSync(`${root}/etc/passwd`, 'utf8')).toContain('root:x:0:0');
+  });
+
+  it('creates the file a dangling symlink names, with its directories, inside the root', () => {
+    fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', `${root}/etc/resolv.conf`);
+    expect(where(ensureFileInRoot(rootDir.fd, '/etc/resolv.conf'))).toBe(`${root}/run/systemd/resolve/stub-resolv.conf`);
+    expect(fs.statSync(`${root}/run/systemd/resolve/stub-resolv.conf`).isFile()).toBe(true);
+    link(`${outside}/f`, 'etc/out');
+    expect(where(ensureFileInRoot(rootDir.fd, '/etc/out'))).toBe(path.join(root, outside, 'f'));
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('returns a directory that is already there (the mount then refuses a file onto it)', () => {
+    const fd = ensureFileInRoot(rootDir.fd, '/a/b');
+    opened.push(fd);
+    expect(fs.fstatSync(fd).isDirectory()).toBe(true);
+  });
+});
+
+describe('openParentInRoot', () => {
+  it('creates and opens the directory of the last component, which is not followed', () => {
+    link(outside, 'escape');
+    const { dirFd, name } = openParentInRoot(rootDir.fd, '/dev/net/tun');
+    expect(where(dirFd)).toBe(`${root}/dev/net`);
+    expect(name).toBe('tun');
+    const last = openParentInRoot(rootDir.fd, '/escape');
+    expect(where(last.dirFd)).toBe(root);
+    expect(last.name).toBe('escape');
+  });
+
+  it('follows symlinked directories on the way inside the root', () => {
+    link(`../../../..${outside}`, 'a/up');
+    const { dirFd, name } = openParentInRoot(rootDir.fd, '/a/up/node');
+    expect(where(dirFd)).toBe(path.join(root, outside));
+    expect(name).toBe('node');
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('refuses a path without a last component', () => {
+    for (const p of ['/', '/a/..']) expect(() => openParentInRoot(rootDir.fd, p)).toThrow(RuntimeError);
+  });
+});
+
+describe('reopenMounted', () => {
+  it('finds a directory again by its name in its parent, also after the directories above were renamed', () => {
+    const target = openInRoot(rootDir.fd, '/a/b/c', OpenFlags.DIRECTORY);
+    opened.push(target);
+    fs.renameSync(`${root}/a`, `${root}/moved`);
+    const again = reopenMounted(rootDir, target);
+    expect(where(again)).toBe(`${root}/moved/b/c`);
+    expect(fs.fstatSync(again).ino).toBe(fs.fstatSync(target).ino);
+  });
+
+  it('finds a file again by the path the kernel gives it', () => {
+    const target = openInRoot(rootDir.fd, '/etc/passwd');
+    opened.push(target);
+    expect(where(reopenMounted(rootDir, target))).toBe(`${root}/etc/passwd`);
+  });
+
+  it('follows the entry itself, not its old name, when a symlink took its place', () => {
+    const target = openInRoot(rootDir.fd, '/a/b/c', OpenFlags.DIRECTORY);
+    opened.push(target);
+    fs.renameSync(`${root}/a/b/c`, `${root}/elsewhere`);
+    fs.symlinkSync(outside, `${root}/a/b/c`);
+    expect(where(reopenMounted(rootDir, target))).toBe(`${root}/elsewhere`);
+  });
+
+  it('fails for an entry that was removed', () => {
+    fs.writeFileSync(`${root}/gone`, '');
+    const target = openInRoot(rootDir.fd, '/gone');
+    opened.push(target);
+    fs.rmSync(`${root}/gone`);
+    expect(errnoOf(() => reopenMounted(rootDir, target))).toBe(Errno.ENOENT);
+  });
+});
+
+describe('mountIdOf and checkMountedOn', () => {
+  it('reads the mount ID of a descriptor as mountinfo numbers it', () => {
+    const fd = fs.openSync('/proc', OpenFlags.PATH | OpenFlags.CLOEXEC);
+    opened.push(fd);
+    const proc = parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.mountPoint === '/proc').at(-1);
+    expect(mountIdOf(fd)).toBe(proc!.mountId);
+  });
+
+  it('refuses when nothing was mounted on the target', () => {
+    const target = openInRoot(rootDir.fd, '/a/b', OpenFlags.DIRECTORY);
+    const again = openInRoot(rootDir.fd, '/a/b', OpenFlags.DIRECTORY);
+    opened.push(target, again);
+    expect(() => checkMountedOn(again, target, root)).toThrow(`the mount on ${root}/a/b is not confirmed inside the rootfs ${root}: no new mount is there`);
+  });
+
+  it('refuses a target outside the root', () => {
+    const target = fs.openSync(outside, OpenFlags.PATH | OpenFlags.CLOEXEC);
+    opened.push(target);
+    expect(() => checkMountedOn(target, target, root)).toThrow(`the mount on ${outside} is not confirmed inside the rootfs ${root}: the mount point is outside it`);
+    // A sibling whose name starts like the root is not inside it either.
+    fs.mkdirSync(`${root}-other`);
+    const sibling = fs.openSync(`${root}-other`, OpenFlags.PATH | OpenFlags.CLOEXEC);
+    opened.push(sibling);
+    expect(() => checkMountedOn(sibling, sibling, root)).toThrow('the mount point is outside it');
+  });
+
+  it('refuses when the destination looked up again is somewhere else', () => {
+    const target = openInRoot(rootDir.fd, '/a/b', OpenFlags.DIRECTORY);
+    const other = openInRoot(rootDir.fd, '/a/b/c', OpenFlags.DIRECTORY);
+    opened.push(target, other);
+    expect(() => checkMountedOn(other, target, root)).toThrow(`looking it up again leads to ${root}/a/b/c`);
   });
 });
