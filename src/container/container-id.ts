@@ -1,10 +1,11 @@
 import { Phrases, RuntimeError, describeValue } from '../errors';
 
 /**
- * Longest id accepted. runc sets no limit of its own; an id is also a directory name under `--root`, so anything above
- * NAME_MAX (255 bytes) fails later at mkdir anyway. The cap keeps absurd input out of messages and lock hashing.
+ * Longest id accepted: NAME_MAX (255 bytes; valid ids are ASCII), because an id is a directory name under `--root`.
+ * runc sets no limit of its own and fails at mkdir or open with ENAMETOOLONG instead; refusing up front gives the
+ * one phrase callers match and keeps absurd input out of messages and lock hashing.
  */
-export const MAX_CONTAINER_ID_LENGTH = 1024;
+export const MAX_CONTAINER_ID_LENGTH = 255;
 
 // runc's rule: letters, digits and `_ + - .`, nothing else (no `/`, so an id can never name a path outside --root).
 const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;

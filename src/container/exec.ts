@@ -15,6 +15,9 @@ import type { RuntimeContext } from './context';
 import { writePidFile } from './create';
 import { configPath, inspectContainer } from './inspect';
 import { checkTransition } from './status';
+import { agentMessage, connectSeccompAgent, prepareSeccomp, type PreparedSeccomp } from '../init/seccomp-filter';
+import { planSeccomp } from '../spec/seccomp';
+import { pauseFor, type TestPause } from './test-pause';
 import { TerminalRelay } from './terminal-relay';
 import { waitForChild } from './wait-child';
 
@@ -38,6 +41,8 @@ export interface ExecOptions {
   apparmor?: string | undefined;
   processLabel?: string | undefined;
   preserveFds: number;
+  /** TSRUN_TEST_PAUSE, parsed by the CLI (test-only; see test-pause.ts). */
+  testPause?: TestPause | undefined;
 }
 
 /** /proc/PID/ns entries, in setns order: the user namespace first, the mount namespace last. */
@@ -94,6 +99,9 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
   checkTransition('exec', view.status, { id: options.id, ignorePaused: options.ignorePaused });
   const containerSpec = loadConfig(fs.readFileSync(configPath(view.state.bundle), 'utf8'));
   const process = planExecProcess(containerSpec, execProcessSpec(containerSpec, options), options.processFile ?? 'exec');
+  // The container's filter applies to every process in it (as with runc), compiled for this process's privileges.
+  const seccompPlan = containerSpec.linux?.seccomp ? planSeccomp(containerSpec.linux.seccomp) : undefined;
+  let seccomp: PreparedSeccomp | undefined = seccompPlan && prepareSeccomp(seccompPlan, process);
   if (process.terminal && options.consoleSocket === undefined && options.detach) {
     throw new RuntimeError('terminal', 'cannot allocate tty if tsrun will detach without setting console socket');
   }
@@ -123,13 +131,34 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
       held.push(relayEnd);
     }
     if (consoleSocketFd !== undefined) held.push(consoleSocketFd);
+    let hostProcFd: number | undefined;
+    if (seccomp && seccompPlan?.notify) {
+      seccomp = connectSeccompAgent(seccomp, seccompPlan);
+      held.push(seccomp.agent!.socketFd);
+      // The agent wants the process's host PID; inside, only the host's /proc (kept open) can tell it.
+      hostProcFd = sys.open('/proc', OpenFlags.PATH | OpenFlags.DIRECTORY | OpenFlags.CLOEXEC);
+      held.push(hostProcFd);
+    }
+    const seccompFds = [...(seccomp?.agent ? [seccomp.agent.socketFd] : []), ...(hostProcFd === undefined ? [] : [hostProcFd])];
+    const prepared = seccomp;
+    const execSeccomp = prepared && {
+      prepared,
+      agentMessage: () => {
+        if (hostProcFd === undefined) return undefined;
+        const pid = Number(fs.readlinkSync(`/proc/self/fd/${hostProcFd}/self`));
+        return agentMessage(prepared, pid, { ociVersion: view.state.ociVersion, id: options.id, status: 'running', pid: initPid, bundle: view.state.bundle, annotations: view.state.annotations });
+      },
+    };
     const cgroups = cgroupManagerOf(view.state);
     const passed = Array.from({ length: options.preserveFds }, (_, i) => 3 + i);
+    const pause = pauseFor(options.testPause, 'exec-joined', sys);
+    if (pause) held.push(pause.fd);
     ({ pid } = spawnExecProcess(sys, {
       joins,
-      keepFds: [...passed, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd])],
+      keepFds: [...passed, ...seccompFds, ...(consoleSocketFd === undefined ? [] : [consoleSocketFd]), ...(pause ? [pause.fd] : [])],
       placeStage1: cgroups && ((stage1) => cgroups.join(stage1)),
-      processMain: () => execProcess(sys, process, { consoleSocketFd, extraFds: options.preserveFds }, ctx.rootless ?? false),
+      pauseInContainer: pause?.wait,
+      processMain: () => execProcess(sys, process, { consoleSocketFd, extraFds: options.preserveFds, seccomp: execSeccomp }, ctx.rootless ?? false),
     }));
     if (relayEnd !== undefined) terminalMaster = recvFd(relayEnd).fd;
   } finally {

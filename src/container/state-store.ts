@@ -216,15 +216,37 @@ export class StateStore {
     }
   }
 
+  /**
+   * Opens the container's directory without following a symlink in its place: one planted there (by whoever can
+   * write the root) would make state, kill or start act on another directory's state.json and PID.
+   */
+  #openDir(id: string): number {
+    const dir = this.containerDir(id);
+    try {
+      return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = nodeErrorCode(error);
+      if (code === 'ENOENT') throw notFound(id);
+      if (code === 'ELOOP' || code === 'ENOTDIR') {
+        throw new RuntimeError('not-found', `container ${JSON.stringify(id)} does not exist: ${dir} is not a directory (a symlink there is never followed)`);
+      }
+      throw toSyscallError('open', dir, error);
+    }
+  }
+
   read(id: string): StoredState {
     const file = path.join(this.containerDir(id), STATE_FILE);
+    const dirFd = this.#openDir(id);
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      // Through the descriptor, so the directory checked above is the one read; state.json itself may not be a link.
+      text = fs.readFileSync(`/proc/self/fd/${dirFd}/${STATE_FILE}`, { encoding: 'utf8', flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW });
     } catch (error) {
       const code = nodeErrorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(id);
       throw toSyscallError('read', file, error);
+    } finally {
+      fs.closeSync(dirFd);
     }
     let value: unknown;
     try {

@@ -60,7 +60,7 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, paren
     if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
     finalizeRootfs(sys, plan);
     if (plan.process.terminal) setUpTerminal(plan.process, fds.consoleSocketFd);
-    if (!fs.existsSync(plan.process.cwd)) fs.mkdirSync(plan.process.cwd, { recursive: true, mode: 0o755 });
+    if (!fs.existsSync(plan.process.cwd)) makeCwd(plan.process.cwd);
     // Look the executable up from the process's cwd, so a relative args[0] or PATH entry means what it will
     // mean at execve.
     sys.chdir(plan.process.cwd);
@@ -172,4 +172,21 @@ export function applyProcessSettings(p: ProcessPlan): void {
   if (p.scheduler !== undefined) setScheduler(p.scheduler);
   if (p.cpuAffinity?.initial) setCpuAffinity(p.cpuAffinity.initial);
   if (p.cpuAffinity?.final) setCpuAffinity(p.cpuAffinity.final);
+}
+
+/**
+ * mkdir -p of process.cwd, one component at a time: Node's recursive mkdirSync spins forever when mkdir answers
+ * ENOENT below a directory that exists (a cwd of /proc/self/fd/N, as in CVE-2024-21626), hanging create.
+ */
+function makeCwd(cwd: string): void {
+  let dir = '';
+  for (const part of cwd.split('/').filter((p) => p !== '')) {
+    dir += `/${part}`;
+    if (fs.existsSync(dir)) continue;
+    try {
+      fs.mkdirSync(dir, { mode: 0o755 });
+    } catch (error) {
+      throw new RuntimeError('cwd', `config.json: /process/cwd ${JSON.stringify(cwd)}: mkdir ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
 }

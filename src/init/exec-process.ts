@@ -4,10 +4,13 @@ import type { ProcessPlan } from '../spec/plan';
 import { applyProcessSettings, applySecurityLabels, prepareStdio, setUpTerminal } from './container-init';
 import { applyCredentials } from './credentials';
 import { lookPath } from './look-path';
+import { installSeccomp, type PreparedSeccomp } from './seccomp-filter';
 
 export interface ExecProcessFds {
   consoleSocketFd: number | undefined;
   extraFds: number;
+  /** The container's linux.seccomp, compiled by tsrun; `agentMessage` builds the NOTIFY agent's message. */
+  seccomp?: { prepared: PreparedSeccomp; agentMessage: () => string | undefined } | undefined;
 }
 
 /**
@@ -25,10 +28,15 @@ export function execProcess(sys: Sys, process: ProcessPlan, fds: ExecProcessFds,
   const executable = lookPath(process.args[0]!, process.env);
   applySecurityLabels(process);
   applyProcessSettings(process);
+  const seccomp = fds.seccomp?.prepared;
+  const message = fds.seccomp?.agentMessage();
+  if (seccomp?.beforeCredentials) installSeccomp(sys, seccomp, message);
   applyCredentials(sys, process, setgroupsDenied);
   sys.chdir(process.cwd);
   if (process.noNewPrivileges) sys.prctl(Prctl.SET_NO_NEW_PRIVS, 1);
   prepareStdio(sys, fds.extraFds);
   sys.resetSignals();
+  // As in the init: the container's filter goes in last (see PreparedSeccomp.beforeCredentials).
+  if (seccomp && !seccomp.beforeCredentials) installSeccomp(sys, seccomp, message);
   return sys.execve(executable, process.args, process.env);
 }

@@ -1,6 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { RuntimeError } from '../errors';
-import { SIGKILL } from '../linux/constants';
+import { Prctl, SIGKILL } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { runChild } from './child';
 import { closeAllExcept, describeWaitStatus } from './spawn-init';
@@ -15,6 +15,8 @@ export interface ExecSpawnOptions {
   placeStage1?: (stage1Pid: number) => void;
   /** Runs in the new process, inside the container's namespaces; must exec or report an error and exit. */
   processMain: (syncFd: number) => never;
+  /** Test-only (TSRUN_TEST_PAUSE): runs in the new process, inside the container, before processMain. */
+  pauseInContainer?: (() => void) | undefined;
 }
 
 /**
@@ -35,12 +37,23 @@ export function spawnExecProcess(sys: Sys, options: ExecSpawnOptions): { pid: nu
         if (readSync(ackRead, Buffer.alloc(1), 0, 1, null) !== 1) throw new RuntimeError('spawn', 'exec: tsrun went away before setting up stage 1');
       }
       sys.close(ackRead);
+      // Before joining: once in the container's PID namespace, its processes could otherwise open
+      // /proc/<pid>/exe of this process — the host's node binary — and write it after we exec (CVE-2019-5736
+      // class); they may hold CAP_SYS_PTRACE over the container's user namespace, which the other ptrace checks
+      // accept. Non-dumpable needs capabilities in the user namespace node was exec'd in (the host's). Inherited
+      // by the clone below; execve of the container's program makes the process dumpable again.
+      sys.prctl(Prctl.SET_DUMPABLE, 0);
       for (const join of options.joins) {
         sys.setns(join.fd, join.flag);
         sys.close(join.fd);
       }
       const pid = sys.cloneParent();
-      if (pid === 0) runChild(sys, writeFd, () => options.processMain(writeFd));
+      if (pid === 0) {
+        runChild(sys, writeFd, () => {
+          options.pauseInContainer?.();
+          options.processMain(writeFd);
+        });
+      }
       // clone reports the PID in stage 1's own (the host's) PID namespace.
       sendMessage(writeFd, { type: 'init-pid', pid });
     });

@@ -1,6 +1,6 @@
 import { readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { RuntimeError } from '../errors';
-import { CloneFlags, SIGKILL } from '../linux/constants';
+import { CloneFlags, Prctl, SIGKILL } from '../linux/constants';
 import type { Sys } from '../linux/sys';
 import { runChild } from './child';
 import { MessageReader, sendMessage } from './sync-channel';
@@ -61,6 +61,14 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       // tsrun call on this container, and any host fd is an escape route (CVE-2024-21626 class).
       closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...joins.map((j) => j.fd)]);
       options.beforeNamespaces?.();
+      if (joins.length > 0 && !options.userNamespace) {
+        // Joining namespaces that already hold processes (another container's): they must not open
+        // /proc/<pid>/exe of this process or of the init, which inherits this — the host's node binary
+        // (CVE-2019-5736 class; see spawn-exec.ts). Not with a new user namespace: a non-dumpable process's /proc
+        // files belong to the host's root, so the init could no longer write its oom_score_adj from inside it, nor
+        // a rootless tsrun (always a new user namespace) the uid_map. The container's execve resets it.
+        sys.prctl(Prctl.SET_DUMPABLE, 0);
+      }
       for (const join of joins) {
         sys.setns(join.fd, join.flag);
         sys.close(join.fd);

@@ -226,10 +226,10 @@ describe.skipIf(integrationSkipReason !== undefined)(`lifecycle through bin/tsru
 
   it('fields it cannot apply yet are refused by name, not ignored', () => {
     const config = sb.config();
-    config.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+    config.linux.netDevices = { eth1: { name: 'eth1' } };
     const r = sb.tsrun(['create', '-b', sb.bundle(config), sb.newId()]);
     expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe('config.json: not supported yet: /linux/seccomp');
+    expect(r.stderr.trim()).toBe('config.json: not supported yet: /linux/netDevices');
   });
 
   it('--log --log-format json appends one JSON error entry for a failing command', () => {

@@ -120,11 +120,41 @@ describe.skipIf(skipReason !== undefined)(`seccomp filters seen from inside the 
     }
   });
 
-  it('SCMP_ACT_NOTIFY hands the listener to the agent at listenerPath with the container process state', async () => {
+  /** A seccomp agent on a unix socket; bounded waits (poll) before each blocking call, so a failing tsrun cannot hang the test. */
+  function agent(socketPath: string) {
     const sys = createSys();
-    const socketPath = path.join(sb.dir, 'agent.sock');
     const listener = listenUnix(socketPath);
     const fds: number[] = [listener];
+    const waitReadable = (fd: number, what: string) => {
+      const [events] = sys.poll([fd], 20_000);
+      if (((events ?? 0) & 1) === 0) throw new Error(`seccomp agent: no ${what} within 20 s`);
+    };
+    return {
+      /** Accepts one connection and receives the listener fd with its message. */
+      receive(): { notifyFd: number; message: Record<string, unknown> & { pid: number; state: { pid: number } } } {
+        waitReadable(listener, 'connection');
+        const connection = acceptUnix(listener);
+        fds.push(connection);
+        waitReadable(connection, 'message');
+        const { fd, payload } = recvFd(connection);
+        fds.push(fd);
+        return { notifyFd: fd, message: JSON.parse(payload) };
+      },
+      /** Closing the listener answers the waiting and every later notified syscall with ENOSYS. */
+      release(fd: number) {
+        fds.splice(fds.indexOf(fd), 1);
+        sys.close(fd);
+      },
+      close() {
+        for (const fd of fds) sys.close(fd);
+        fs.rmSync(socketPath, { force: true });
+      },
+    };
+  }
+
+  it('SCMP_ACT_NOTIFY hands the listener to the agent at listenerPath with the container process state', async () => {
+    const socketPath = path.join(sb.dir, 'agent.sock');
+    const seccompAgent = agent(socketPath);
     try {
       const id = sb.newId();
       const config = withSeccomp(['sh', '-c', 'mkdir /tmp/n 2>&1; echo rc=$?'], allowExcept(
@@ -133,29 +163,40 @@ describe.skipIf(skipReason !== undefined)(`seccomp filters seen from inside the 
       ));
       const bundle = sb.bundle(config);
       const running = sb.tsrunAsync(['run', '--bundle', bundle, id]);
-      // Bounded waits (poll) before each blocking call, so a failing tsrun cannot hang the test.
-      const [acceptable] = sys.poll([listener], 20_000);
-      expect(acceptable! & 1).toBe(1);
-      const connection = acceptUnix(listener);
-      fds.push(connection);
-      const [readable] = sys.poll([connection], 20_000);
-      expect(readable! & 1).toBe(1);
-      const { fd: notifyFd, payload } = recvFd(connection);
-      fds.push(notifyFd);
+      const { notifyFd, message } = seccompAgent.receive();
       expect(fs.readlinkSync(`/proc/self/fd/${notifyFd}`)).toBe('anon_inode:seccomp notify');
-      const message = JSON.parse(payload);
       expect(message).toMatchObject({ ociVersion: '1.2.1', fds: ['seccompFd'], metadata: 'agent-data', state: { id, status: 'created', bundle } });
       expect(message.pid).toBeGreaterThan(1);
       expect(message.state.pid).toBe(message.pid);
-      // The container's mkdir waits for this agent; closing the listener answers it with ENOSYS.
-      fds.splice(fds.indexOf(notifyFd), 1);
-      sys.close(notifyFd);
+      seccompAgent.release(notifyFd);
       const result = await running.done;
       expect(result.stdout).toMatch(/Function not implemented\s*\nrc=1/);
       expect(result.status).toBe(0);
     } finally {
-      for (const fd of fds) sys.close(fd);
-      fs.rmSync(socketPath, { force: true });
+      seccompAgent.close();
+    }
+  });
+
+  it('an exec\'d process hands its own listener to the agent, with its host PID', async () => {
+    const socketPath = path.join(sb.dir, 'agent.sock');
+    const seccompAgent = agent(socketPath);
+    try {
+      const id = sb.newId();
+      const config = withSeccomp(['sleep', '1000'], allowExcept([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socketPath }));
+      expect(sb.tsrun(['create', '--bundle', sb.bundle(config), id]).status).toBe(0);
+      expect(sb.tsrun(['start', id]).status).toBe(0);
+      const initPid = sb.state(id).pid;
+      seccompAgent.release(seccompAgent.receive().notifyFd);
+      const exec = sb.tsrunAsync(['exec', id, 'sh', '-c', 'mkdir /tmp/x 2>&1; echo rc=$?; cat /proc/self/stat']);
+      const { notifyFd, message } = seccompAgent.receive();
+      expect(message).toMatchObject({ state: { id, status: 'running', pid: initPid } });
+      expect(message.pid).not.toBe(initPid);
+      expect(fs.existsSync(`/proc/${message.pid}`)).toBe(true);
+      seccompAgent.release(notifyFd);
+      const result = await exec.done;
+      expect(result.stdout).toMatch(/Function not implemented\s*\nrc=1/);
+    } finally {
+      seccompAgent.close();
     }
   });
 

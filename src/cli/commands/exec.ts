@@ -46,6 +46,7 @@ export function execCommand(cli: CliContext): CommandModule<object, ExecArgs> {
       .option('preserve-fds', { type: 'number', default: 0 }) as unknown as Argv<ExecArgs>,
     handler: async (args) => {
       const { execInContainer } = await import('../../container/exec');
+      const { parseTestPause } = await import('../../container/test-pause');
       cli.checkPassedFds(args.preserveFds, '--preserve-fds');
       try {
         const code = await execInContainer(cli.context(), {
@@ -54,6 +55,7 @@ export function execCommand(cli: CliContext): CommandModule<object, ExecArgs> {
           consoleSocket: args.consoleSocket, tty: args.tty, cwd: args.cwd, env: args.env, user: args.user,
           additionalGids: args.additionalGids, caps: args.cap, noNewPrivs: args.noNewPrivs, ignorePaused: args.ignorePaused,
           apparmor: args.apparmor, processLabel: args.processLabel, preserveFds: args.preserveFds,
+          testPause: parseTestPause(process.env.TSRUN_TEST_PAUSE),
         });
         cli.setExitCode(code);
       } catch (error) {
