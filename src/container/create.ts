@@ -183,6 +183,14 @@ function connectConsoleSocket(socketPath: string): number {
   }
 }
 
+function writeOomScoreAdj(value: number): void {
+  try {
+    fs.writeFileSync('/proc/self/oom_score_adj', String(value));
+  } catch (error) {
+    throw new RuntimeError('oom-score-adj', `config.json: /process/oomScoreAdj ${value}: write /proc/self/oom_score_adj: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 /** Writes the pid file the way callers parse it: decimal, no newline, replaced atomically. */
 export function writePidFile(file: string, pid: number): void {
   const target = path.resolve(file);
@@ -279,6 +287,9 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           placeStage1: cgroups && ((pid) => cgroups!.join(pid)),
           beforeNamespaces: () => {
             for (const { resource, soft, hard } of runPlan.process.rlimits) sys.prlimit(resource, soft, hard);
+            // Here, with the host's privilege, like the rlimits: negative values need CAP_SYS_RESOURCE on the host, and
+            // in a user namespace the init may not own its /proc files. The init inherits it.
+            if (runPlan.process.oomScoreAdj !== undefined) writeOomScoreAdj(runPlan.process.oomScoreAdj);
           },
           keepFds: [
             execFifoFd, ...passedFds, ...idmapFds,

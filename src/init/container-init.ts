@@ -57,7 +57,6 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, paren
     if (plan.hostname !== undefined) sys.sethostname(plan.hostname);
     if (plan.domainname !== undefined) sys.setdomainname(plan.domainname);
     applySysctl(plan.sysctl);
-    if (plan.process.oomScoreAdj !== undefined) fs.writeFileSync('/proc/self/oom_score_adj', String(plan.process.oomScoreAdj));
     finalizeRootfs(sys, plan);
     if (plan.process.terminal) setUpTerminal(plan.process, fds.consoleSocketFd);
     if (!fs.existsSync(plan.process.cwd)) makeCwd(plan.process.cwd);

@@ -62,6 +62,7 @@ export const FileType = { IFCHR: 0o020000, IFBLK: 0o060000, IFIFO: 0o010000 } as
 
 export const Prctl = {
   SET_PDEATHSIG: 1,
+  GET_DUMPABLE: 3,
   SET_DUMPABLE: 4,
   SET_KEEPCAPS: 8,
   CAPBSET_DROP: 24,

@@ -65,13 +65,19 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
         // Joining namespaces that already hold processes (another container's): they must not open
         // /proc/<pid>/exe of this process or of the init, which inherits this — the host's node binary
         // (CVE-2019-5736 class; see spawn-exec.ts). Not with a new user namespace: a non-dumpable process's /proc
-        // files belong to the host's root, so the init could no longer write its oom_score_adj from inside it, nor
-        // a rootless tsrun (always a new user namespace) the uid_map. The container's execve resets it.
+        // files belong to the host's root, so a rootless tsrun (always a new user namespace) could no longer
+        // write the uid_map. The container's execve resets it.
         sys.prctl(Prctl.SET_DUMPABLE, 0);
       }
       for (const join of joins) {
         sys.setns(join.fd, join.flag);
         sys.close(join.fd);
+      }
+      if (joins.some((j) => j.flag === CloneFlags.NEWUSER)) {
+        // In a joined user namespace the host's root may have no mapping: become that namespace's root, as in a
+        // new one, or the init would run as the overflow uid (and fail to create files: EOVERFLOW).
+        sys.setresgid(0);
+        sys.setresuid(0);
       }
       if (options.userNamespace) sys.unshare(CloneFlags.NEWUSER);
       if (options.userNamespace || options.placeStage1) {
@@ -88,7 +94,7 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       // The init keeps the acknowledgement pipe when it will wait for the runtime hooks.
       if (!options.runtimeHooks) sys.close(ackRead);
       sys.unshare(options.newNamespaceFlags);
-      if (options.timeOffsets) writeFileSync('/proc/self/timens_offsets', options.timeOffsets);
+      if (options.timeOffsets) writeTimeOffsets(sys, options.timeOffsets);
       if (sys.cloneParent() === 0) {
         // The init announces itself (not stage 1 on its behalf), so tsrun learns its PID even if stage 1 dies
         // right after the clone and can kill it instead of leaving it parked on exec.fifo forever.
@@ -157,6 +163,21 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
   } finally {
     sys.close(readFd);
     sys.close(ackWrite);
+  }
+}
+
+/**
+ * /proc/self/timens_offsets belongs to the process only while it is dumpable. Becoming the root of a user
+ * namespace that maps it to another host uid made stage 1 non-dumpable (fs.suid_dumpable 0), and the file then
+ * belongs to the host's root: dumpable just for the write, then back to what the kernel decided.
+ */
+function writeTimeOffsets(sys: Sys, offsets: string): void {
+  const dumpable = sys.prctl(Prctl.GET_DUMPABLE, 0);
+  if (dumpable !== 1) sys.prctl(Prctl.SET_DUMPABLE, 1);
+  try {
+    writeFileSync('/proc/self/timens_offsets', offsets);
+  } finally {
+    if (dumpable !== 1) sys.prctl(Prctl.SET_DUMPABLE, dumpable);
   }
 }
 

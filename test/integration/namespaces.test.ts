@@ -72,6 +72,36 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     ]);
   });
 
+  const mapsOtherIds = needsPrivilege('maps other host IDs; rootless maps are tested in rootless.test.ts');
+
+  it.skipIf(mapsOtherIds[0])(`in a user namespace that maps root elsewhere: oomScoreAdj and timeOffsets apply${mapsOtherIds[1]}`, () => {
+    // Becoming that namespace's root makes stage 1 non-dumpable, so its /proc files belong to the host's root.
+    // Negative values need CAP_SYS_RESOURCE, which this project's CI host withholds even from root.
+    for (const adj of [250, 999]) {
+      const config = userNsConfig(['sh', '-c', 'cat /proc/self/oom_score_adj; cat /proc/self/timens_offsets']);
+      config.process.oomScoreAdj = adj;
+      config.linux.namespaces.push({ type: 'time' });
+      config.linux.timeOffsets = { monotonic: { secs: 3600, nanosecs: 0 } };
+      const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
+      expect(lines[0]).toBe(String(adj));
+      expect(lines).toContain('monotonic 3600 0');
+    }
+  });
+
+  it.skipIf(mapsOtherIds[0])(`joining a user namespace that does not map the host's root: the container runs as that namespace's root${mapsOtherIds[1]}`, () => {
+    const first = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(userNsConfig(['sleep', '1000'])), first]).status).toBe(0);
+    const pid = sb.state(first).pid;
+    const config = sb.config(['sh', '-c', 'id -u; touch /tmp/joined && stat -c %u /tmp/joined; cat /proc/self/uid_map']);
+    config.linux.namespaces.push({ type: 'user', path: `/proc/${pid}/ns/user` });
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(['0', '0', '0 100000 65536']);
+  });
+
   it('a namespace path of the wrong type or a missing one is refused, naming both', () => {
     const first = sb.newId();
     expect(sb.tsrun(['run', '-d', '-b', sb.bundle(sb.config(['sleep', '1000'])), first]).status).toBe(0);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
-import { CloneFlags, SIGKILL } from '../../../src/linux/constants';
+import { CloneFlags, Prctl, SIGKILL } from '../../../src/linux/constants';
 import { Errno } from '../../../src/linux/errno';
 import { closeAllExcept, describeWaitStatus, exitCodeOf, spawnContainerInit } from '../../../src/ns/spawn-init';
 import type { SyncMessage } from '../../../src/ns/sync-channel';
@@ -314,18 +314,23 @@ describe('spawnContainerInit', () => {
         call('pipe'),
         call('fork'),
         ...closing,
+        // Joining another container's namespaces: non-dumpable first (/proc/<pid>/exe must not be reachable).
+        call('prctl', Prctl.SET_DUMPABLE, 0),
         call('setns', 500, CloneFlags.NEWUSER),
         call('close', 500),
         call('setns', 501, CloneFlags.NEWNET),
         call('close', 501),
         call('setns', 502, CloneFlags.NEWNS),
         call('close', 502),
+        // Root of the joined user namespace, whatever the host's root maps to there.
+        call('setresgid', 0),
+        call('setresuid', 0),
         call('close', ackRead),
         call('unshare', CloneFlags.NEWPID),
         call('cloneParent'),
         call('exit', 0),
       ]);
-      // beforeNamespaces ran after the descriptors were closed and before the first setns.
+      // beforeNamespaces ran after the descriptors were closed and before anything else.
       expect(order).toEqual([`before:${3 + closing.length}`]);
     });
 
