@@ -14,6 +14,7 @@ import { cgroupManagerOf } from './cgroups';
 import type { RuntimeContext } from './context';
 import { writePidFile } from './create';
 import { configPath, inspectContainer } from './inspect';
+import { detectHostSecurity, processOnHost } from './security-modules';
 import { checkTransition } from './status';
 import { agentMessage, connectSeccompAgent, prepareSeccomp, type PreparedSeccomp } from '../init/seccomp-filter';
 import { planSeccomp } from '../spec/seccomp';
@@ -98,7 +99,10 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
   const view = inspectContainer(ctx, options.id);
   checkTransition('exec', view.status, { id: options.id, ignorePaused: options.ignorePaused });
   const containerSpec = loadConfig(fs.readFileSync(configPath(view.state.bundle), 'utf8'));
-  const process = planExecProcess(containerSpec, execProcessSpec(containerSpec, options), options.processFile ?? 'exec');
+  const process = processOnHost(planExecProcess(containerSpec, execProcessSpec(containerSpec, options), options.processFile ?? 'exec'), detectHostSecurity(), ctx.warn, {
+    apparmor: options.apparmor !== undefined ? '--apparmor' : `${options.processFile ?? 'config.json'}: /process/apparmorProfile`,
+    selinux: options.processLabel !== undefined ? '--process-label' : `${options.processFile ?? 'config.json'}: /process/selinuxLabel`,
+  });
   // The container's filter applies to every process in it (as with runc), compiled for this process's privileges.
   const seccompPlan = containerSpec.linux?.seccomp ? planSeccomp(containerSpec.linux.seccomp) : undefined;
   let seccomp: PreparedSeccomp | undefined = seccompPlan && prepareSeccomp(seccompPlan, process);

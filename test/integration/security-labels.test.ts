@@ -25,6 +25,15 @@ describe.skipIf(integrationSkipReason !== undefined)(`AppArmor and SELinux field
     expect(fs.existsSync(sb.containerDir(id))).toBe(false);
   });
 
+  it.skipIf(host.apparmor)('exec --apparmor on a host without AppArmor is refused before anything runs (skipped: this host has AppArmor)', () => {
+    const id = sb.newId();
+    expect(sb.tsrun(['run', '-d', '-b', sb.bundle(sb.config(['sleep', '1000'])), id]).status).toBe(0);
+    const r = sb.tsrun(['exec', '--apparmor', 'tsrun-test', id, 'touch', '/tmp/exec-ran']);
+    expect(r.status).toBe(255); // exec's failures exit 255, as runc's do
+    expect(r.stderr.trim()).toBe('--apparmor "tsrun-test": AppArmor is not enabled on this host');
+    expect(sb.tsrun(['exec', id, 'ls', '/tmp']).stdout).not.toContain('exec-ran');
+  });
+
   it.skipIf(host.selinux)('SELinux labels on a host without SELinux are ignored with a warning in the log (skipped: this host has SELinux)', () => {
     const config = sb.config(['echo', 'ran']);
     config.process.selinuxLabel = 'system_u:system_r:container_t:s0';
