@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSys } from '../../src/linux/sys';
 import { acceptUnix, listenUnix, recvFd } from '../../src/linux/unix-socket';
-import { Sandbox, integrationSkipReason, waitUntil, type Config } from '../helpers/tsrun';
+import { Sandbox, integrationSkipReason, rootlessRun, waitUntil, type Config } from '../helpers/tsrun';
 
 const hasLibseccomp = ['/lib/x86_64-linux-gnu/libseccomp.so.2', '/usr/lib/x86_64-linux-gnu/libseccomp.so.2'].some((p) => fs.existsSync(p));
 const skipReason = integrationSkipReason ?? (hasLibseccomp ? undefined : 'needs libseccomp2');
@@ -76,26 +76,29 @@ describe.skipIf(skipReason !== undefined)(`seccomp filters seen from inside the 
     expect(r.stdout.split('\n').filter(Boolean)).toEqual(['777=denied', '755=ok', '757=denied', '750=ok', '700=denied', '640=ok']);
   });
 
+  // A rootless container has only its root (the caller's own uid): the credential steps still run, with uid 0.
+  const user = rootlessRun ? { uid: 0, gid: 0 } : { uid: 1000, gid: 1000 };
+
   it('is loaded after tsrun\'s own work: a profile that forbids the credential and fd syscalls still starts the process', () => {
     // runc (which loads the filter before dropping privileges) fails on this profile; tsrun loads it last.
     const config = withSeccomp(['id'], allowExcept([
       { names: ['setresuid', 'setresgid', 'setgroups', 'capset', 'chdir', 'fchdir', 'close_range', 'prctl', 'umask'], action: 'SCMP_ACT_ERRNO' },
     ]));
-    config.process.user = { uid: 1000, gid: 1000 };
+    config.process.user = user;
     config.process.noNewPrivileges = true;
     const r = run(config);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/^uid=1000 gid=1000/);
+    expect(r.stdout).toMatch(new RegExp(`^uid=${user.uid}\\b.* gid=${user.gid}\\b`));
     expect(r.status).toBe(0);
   });
 
   it('also applies without no_new_privs for a process without CAP_SYS_ADMIN', () => {
     const config = withSeccomp(['sh', '-c', 'mkdir /tmp/a 2>&1; id -u'], allowExcept([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }]));
-    config.process.user = { uid: 1000, gid: 1000 };
+    config.process.user = user;
     config.process.noNewPrivileges = false;
     const r = run(config);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/No space left on device\s*\n1000\n/);
+    expect(r.stdout).toMatch(new RegExp(`No space left on device\\s*\\n${user.uid}\\n`));
   });
 
   it('flags are passed to the kernel', () => {
@@ -124,6 +127,8 @@ describe.skipIf(skipReason !== undefined)(`seccomp filters seen from inside the 
   function agent(socketPath: string) {
     const sys = createSys();
     const listener = listenUnix(socketPath);
+    // tsrun may run as another user (the rootless pass): anyone may connect to this test's agent.
+    fs.chmodSync(socketPath, 0o777);
     const fds: number[] = [listener];
     const waitReadable = (fd: number, what: string) => {
       const [events] = sys.poll([fd], 20_000);
