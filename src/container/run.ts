@@ -5,7 +5,6 @@ import { createContainer, type CreateOptions } from './create';
 import { killAndWait } from './delete';
 import { runPoststart, runPoststop } from './lifecycle-hooks';
 import { releaseInit } from './start';
-import { TerminalRelay } from './terminal-relay';
 import { reapIfDone, waitForChild } from './wait-child';
 
 export interface RunOptions extends CreateOptions {
@@ -32,7 +31,8 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
   }
   runPoststart(ctx, created.state);
   if (options.detach) return 0;
-  const relay = created.terminalMaster === undefined ? undefined : new TerminalRelay(created.terminalMaster);
+  // Loaded only with a terminal: it pulls in node:tty, node:net and node:stream (~10 ms of start-up).
+  const relay = created.terminalMaster === undefined ? undefined : new (await import('./terminal-relay')).TerminalRelay(created.terminalMaster);
 
   const status = await waitForChild(ctx.sys, created.initPid);
   await relay?.finish();
