@@ -17,5 +17,11 @@ export default tseslint.config(
     },
   },
   { files: ['src/linux/**'], rules: { 'no-restricted-imports': 'off' } },
+  {
+    // bin/tsrun's entry is CommonJS like the bundle it loads.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   { files: ['src/cli/**', 'scripts/**', 'test/**', 'fixtures/**'], rules: { 'no-restricted-imports': 'off', 'no-restricted-properties': 'off' } },
 );

@@ -1,16 +1,14 @@
-import type { CommandModule } from 'yargs';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
-export function deleteCommand(cli: CliContext): CommandModule<object, { id: string; force: boolean }> {
-  return {
-    command: 'delete <id>',
-    describe: 'delete a stopped (or created) container and everything tsrun made for it',
-    builder: (y) => y
-      .positional('id', { type: 'string', demandOption: true })
-      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first (SIGKILL)' }),
-    handler: async (args) => {
-      const { deleteContainer } = await import('../../container/delete');
-      deleteContainer(cli.context(), { id: args.id, force: args.force });
-    },
-  };
-}
+export const deleteVerb: Verb<{ id: string; force: boolean }> = {
+  name: 'delete',
+  describe: 'delete a stopped (or created) container and everything tsrun made for it',
+  positionals: [{ name: 'id' }],
+  options: {
+    force: { alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first (SIGKILL)' },
+  },
+  async handler(cli, args) {
+    const { deleteContainer } = await import('../../container/delete');
+    deleteContainer(cli.context(), { id: args.id, force: args.force });
+  },
+};

@@ -1,19 +1,14 @@
-import type { CommandModule } from 'yargs';
-import { parseSignal } from '../../spec/signals';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
-export function killCommand(cli: CliContext): CommandModule<object, { id: string; signal: string; all: boolean }> {
-  return {
-    command: 'kill <id> [signal]',
-    describe: 'send a signal (default SIGTERM) to the container process',
-    builder: (y) => y
-      .positional('id', { type: 'string', demandOption: true })
-      .positional('signal', { type: 'string', default: 'SIGTERM', describe: 'name (KILL, SIGKILL) or number' })
-      .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container; no error if it stopped' }),
-    handler: async (args) => {
-      const signal = parseSignal(String(args.signal));
-      const { killContainer } = await import('../../container/kill');
-      killContainer(cli.context(), { id: args.id, signal, all: args.all });
-    },
-  };
-}
+export const killVerb: Verb<{ id: string; signal: string; all: boolean }> = {
+  name: 'kill',
+  describe: 'send a signal (default SIGTERM) to the container process',
+  positionals: [{ name: 'id' }, { name: 'signal', default: 'SIGTERM', describe: 'name (KILL, SIGKILL) or number' }],
+  options: {
+    all: { alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container; no error if it stopped' },
+  },
+  async handler(cli, args) {
+    const [{ parseSignal }, { killContainer }] = await Promise.all([import('../../spec/signals'), import('../../container/kill')]);
+    killContainer(cli.context(), { id: args.id, signal: parseSignal(String(args.signal)), all: args.all });
+  },
+};

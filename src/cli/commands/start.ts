@@ -1,14 +1,12 @@
-import type { CommandModule } from 'yargs';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
-export function startCommand(cli: CliContext): CommandModule<object, { id: string }> {
-  return {
-    command: 'start <id>',
-    describe: 'run the process of a created container',
-    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-    handler: async (args) => {
-      const { startContainer } = await import('../../container/start');
-      startContainer(cli.context(), args.id);
-    },
-  };
-}
+export const startVerb: Verb<{ id: string }> = {
+  name: 'start',
+  describe: 'run the process of a created container',
+  positionals: [{ name: 'id' }],
+  options: {},
+  async handler(cli, args) {
+    const { startContainer } = await import('../../container/start');
+    startContainer(cli.context(), args.id);
+  },
+};

@@ -1,17 +1,15 @@
-import type { CommandModule } from 'yargs';
-import { inspectContainer, stateJson } from '../../container/inspect';
-import { formatState } from '../../container/list-format';
-import type { CliContext } from '../cli-context';
-import { printOut } from '../output';
+import type { Verb } from '../verb';
 
-export function stateCommand(cli: CliContext): CommandModule<object, { id: string }> {
-  return {
-    command: 'state <id>',
-    describe: 'print the state of a container as OCI state JSON',
-    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-    handler: (args) => {
-      const view = inspectContainer(cli.context(), args.id);
-      printOut(`${formatState(stateJson(view))}\n`);
-    },
-  };
-}
+export const stateVerb: Verb<{ id: string }> = {
+  name: 'state',
+  describe: 'print the state of a container as OCI state JSON',
+  positionals: [{ name: 'id' }],
+  options: {},
+  async handler(cli, args) {
+    const [{ inspectContainer, stateJson }, { formatState }, { printOut }] = await Promise.all([
+      import('../../container/inspect'), import('../../container/list-format'), import('../output'),
+    ]);
+    const view = inspectContainer(cli.context(), args.id);
+    printOut(`${formatState(stateJson(view))}\n`);
+  },
+};

@@ -1,0 +1,16 @@
+import { RuntimeError } from '../errors';
+import type { CliContext } from './cli-context';
+import { printErr } from './output';
+
+/**
+ * The one error funnel: one line on stderr (the stack with --debug), the entry in the --log file too (containerd
+ * and podman read the last error there, as runc writes it), and the error's exit code.
+ */
+export function fail(cli: CliContext, error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = message.split('\n')[0] ?? message;
+  if (cli.logger.toFile) cli.logger.log('error', line);
+  if (cli.globals.debug && error instanceof Error && error.stack) printErr(`${error.stack}\n`);
+  else printErr(`${line}\n`);
+  process.exit(error instanceof RuntimeError ? error.exitCode : 1);
+}
