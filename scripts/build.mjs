@@ -40,7 +40,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node26',
-  external: ['koffi'],
+  external: ['koffi', 'koffi/*', '@koromix/*'],
   sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',

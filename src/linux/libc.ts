@@ -14,11 +14,25 @@ let libc: ReturnType<Koffi['load']> | undefined;
 const functions = new Map<string, Fn>();
 
 export function koffi(): Koffi {
-  if (!koffiModule) {
-    const require = createRequire(import.meta.url);
-    koffiModule = require('koffi') as Koffi;
-  }
+  koffiModule ??= loadKoffi();
   return koffiModule;
+}
+
+/**
+ * koffi's entry point detects the platform and wraps the native module with deprecation shims: ~9 ms of every
+ * call that forks. Its per-platform native package (an optional dependency koffi installs) loads in ~3 ms; it is
+ * used when present and of koffi's own version, else koffi's entry point as usual.
+ */
+function loadKoffi(): Koffi {
+  const require = createRequire(import.meta.url);
+  try {
+    const native = require(`@koromix/koffi-${process.platform}-${process.arch}`) as Koffi & { version?: string };
+    const { version } = require('koffi/package.json') as { version: string };
+    if (native.version === version) return native;
+  } catch {
+    // not installed this way: the entry point finds the module
+  }
+  return require('koffi') as Koffi;
 }
 
 /** Declares a libc function the first time it is used, so a verb pays only for what it calls. */
