@@ -27,6 +27,8 @@ await build({
   define: {
     TSRUN_VERSION: JSON.stringify(pkg.version),
     TSRUN_COMMIT: JSON.stringify(commit),
+    // src/linux/libc.ts loads koffi's native package directly when it is of this version.
+    TSRUN_KOFFI_VERSION: JSON.stringify(JSON.parse(readFileSync(path.join(root, 'node_modules', 'koffi', 'package.json'), 'utf8')).version),
     'import.meta.url': '__tsrunModuleUrl',
   },
   // One CommonJS file: Node loads it with one synchronous read (ES modules are read one by one through the

@@ -7,6 +7,8 @@ import { SYSCALLS, type SyscallName } from './constants';
  * declared the first time it is called, so a verb pays only for the calls it makes.
  */
 type Koffi = typeof import('koffi');
+/** koffi's version when the bundle was built (scripts/build.mjs); absent when running from source. */
+declare const TSRUN_KOFFI_VERSION: string;
 type Fn = (...args: unknown[]) => unknown;
 
 let koffiModule: Koffi | undefined;
@@ -20,17 +22,18 @@ export function koffi(): Koffi {
 
 /**
  * koffi's entry point detects the platform and wraps the native module with deprecation shims: ~9 ms of every
- * call that forks. Its per-platform native package (an optional dependency koffi installs) loads in ~3 ms; it is
- * used when present and of koffi's own version, else koffi's entry point as usual.
+ * call that forks. Its per-platform native package (an optional dependency koffi installs) loads in ~3 ms; the
+ * bundle uses it when it is of the koffi version it was built against, else koffi's entry point as usual.
  */
 function loadKoffi(): Koffi {
   const require = createRequire(import.meta.url);
-  try {
-    const native = require(`@koromix/koffi-${process.platform}-${process.arch}`) as Koffi & { version?: string };
-    const { version } = require('koffi/package.json') as { version: string };
-    if (native.version === version) return native;
-  } catch {
-    // not installed this way: the entry point finds the module
+  if (typeof TSRUN_KOFFI_VERSION === 'string') {
+    try {
+      const native = require(`@koromix/koffi-${process.platform}-${process.arch}`) as Koffi & { version?: string };
+      if (native.version === TSRUN_KOFFI_VERSION) return native;
+    } catch {
+      // not installed this way: the entry point finds the module
+    }
   }
   return require('koffi') as Koffi;
 }
