@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Phrases, RuntimeError, describeValue } from '../errors';
+import { realtimeNanoseconds } from '../linux/clock';
 import { SyscallError, nodeErrorCode } from '../linux/errno';
 import { isValidContainerId, validateContainerId } from './container-id';
 
@@ -126,19 +127,11 @@ function removeTree(target: string, device: number): void {
 }
 
 /**
- * Wall-clock nanoseconds since the epoch, at sub-millisecond resolution. Node's global `performance`, not
- * node:perf_hooks: importing that module costs ~4 ms of every call's start-up, the global is loaded on use.
- */
-function epochNanoseconds(): bigint {
-  return BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n + BigInt(Math.round(performance.now() * 1e6));
-}
-
-/**
  * A timestamp as Go's time.RFC3339Nano writes it in UTC (what runc stores and prints for `created`):
  * `2026-11-22T06:14:44.123456789Z`, with trailing zeros of the fraction dropped and no fraction at all on a whole
  * second — Go's format, so our `state`/`list` output matches runc's byte for byte.
  */
-export function nowRfc3339Nano(clock: () => bigint = epochNanoseconds): string {
+export function nowRfc3339Nano(clock: () => bigint = realtimeNanoseconds): string {
   const perSecond = 1_000_000_000n;
   const nanoseconds = clock();
   let seconds = nanoseconds / perSecond;
