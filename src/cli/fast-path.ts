@@ -18,6 +18,7 @@ export function parseFast(argv: readonly string[], globals: Readonly<Record<stri
   let verb: Verb<never> | undefined;
   let args: ParsedArgs = {};
   const positionals: string[] = [];
+  const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
     if (!token.startsWith('-') || token === '-') {
@@ -52,7 +53,9 @@ export function parseFast(argv: readonly string[], globals: Readonly<Record<stri
         value = raw;
       }
     }
-    if (target[camel(name)] !== undefined && target[camel(name)] !== spec.default) return undefined; // repeated: yargs makes an array
+    // Repeated: yargs makes an array of it (or refuses it), so it is yargs' to decide.
+    if (seen.has(name)) return undefined;
+    seen.add(name);
     target[camel(name)] = value;
   }
   if (!verb) return undefined;
