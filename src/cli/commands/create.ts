@@ -1,3 +1,5 @@
+import type { CreateOptions } from '../../container/create';
+import type { CliContext } from '../cli-context';
 import type { Verb } from '../verb';
 
 export interface CreateArgs {
@@ -20,17 +22,28 @@ export const CREATE_OPTIONS = {
   'preserve-fds': { type: 'number', default: 0, describe: 'pass N additional fds (3..3+N-1) to the container' },
 } as const;
 
+/**
+ * What create and run hand to the container layer: the flags, checked (--preserve-fds must name descriptors the
+ * caller really passed), plus socket activation's LISTEN_FDS.
+ */
+export function createOptionsOf(cli: CliContext, args: CreateArgs): CreateOptions {
+  cli.refuse(!Number.isInteger(args.preserveFds) || args.preserveFds < 0, `--preserve-fds ${args.preserveFds}: must be a non-negative integer`);
+  const listenFds = cli.listenFds();
+  cli.checkPassedFds(listenFds + args.preserveFds, listenFds > 0 ? 'LISTEN_FDS/--preserve-fds' : '--preserve-fds');
+  return {
+    id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring,
+    preserveFds: args.preserveFds, listenFds, consoleSocket: args.consoleSocket,
+  };
+}
+
 export const createVerb: Verb<CreateArgs> = {
   name: 'create',
   describe: 'create a container from a bundle; its process waits until `start`',
   positionals: [{ name: 'id', describe: 'container ID, unique on this --root' }],
   options: CREATE_OPTIONS,
   async handler(cli, args) {
-    cli.refuse(!Number.isInteger(args.preserveFds) || args.preserveFds < 0, `--preserve-fds ${args.preserveFds}: must be a non-negative integer`);
-    cli.checkPassedFds(cli.listenFds() + args.preserveFds, cli.listenFds() > 0 ? 'LISTEN_FDS/--preserve-fds' : '--preserve-fds');
+    const options = createOptionsOf(cli, args);
     const { createContainer } = await import('../../container/create');
-    createContainer(cli.context(), {
-      id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(), consoleSocket: args.consoleSocket,
-    });
+    createContainer(cli.context(), options);
   },
 };

@@ -1,5 +1,5 @@
 import type { Verb } from '../verb';
-import { CREATE_OPTIONS, type CreateArgs } from './create';
+import { CREATE_OPTIONS, createOptionsOf, type CreateArgs } from './create';
 
 interface RunArgs extends CreateArgs {
   detach: boolean;
@@ -16,13 +16,10 @@ export const runVerb: Verb<RunArgs> = {
     keep: { type: 'boolean', default: false, describe: 'do not delete the container after it exits' },
   },
   async handler(cli, args) {
-    cli.refuse(!Number.isInteger(args.preserveFds) || args.preserveFds < 0, `--preserve-fds ${args.preserveFds}: must be a non-negative integer`);
-    cli.checkPassedFds(cli.listenFds() + args.preserveFds, cli.listenFds() > 0 ? 'LISTEN_FDS/--preserve-fds' : '--preserve-fds');
+    const options = createOptionsOf(cli, args);
     cli.refuse(args.keep, '--keep: not supported yet');
     const { runContainer } = await import('../../container/run');
-    const code = await runContainer(cli.context(), {
-      id: args.id, bundle: args.bundle, pidFile: args.pidFile, noPivot: args.noPivot, noNewKeyring: args.noNewKeyring, preserveFds: args.preserveFds, listenFds: cli.listenFds(), consoleSocket: args.consoleSocket, detach: args.detach,
-    });
+    const code = await runContainer(cli.context(), { ...options, detach: args.detach });
     cli.setExitCode(code);
   },
 };
