@@ -21,6 +21,12 @@ export function parseFast(argv: readonly string[], globals: Readonly<Record<stri
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
+    if (token === '--') {
+      // The rest is the variadic positional's (exec's command), whatever it looks like.
+      if (!verb?.positionals.some((p) => p.variadic)) return undefined;
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
     if (!token.startsWith('-') || token === '-') {
       if (verb) {
         positionals.push(token);
@@ -53,17 +59,26 @@ export function parseFast(argv: readonly string[], globals: Readonly<Record<stri
         value = raw;
       }
     }
+    if (spec.array) {
+      const key = camel(name);
+      target[key] = [...(seen.has(name) ? (target[key] as (string | number)[]) : []), value] as string[] | number[];
+      seen.add(name);
+      continue;
+    }
     // Repeated: yargs makes an array of it (or refuses it), so it is yargs' to decide.
     if (seen.has(name)) return undefined;
     seen.add(name);
     target[camel(name)] = value;
   }
   if (!verb) return undefined;
-  const required = verb.positionals.filter((p) => p.default === undefined).length;
-  if (positionals.length < required || positionals.length > verb.positionals.length) return undefined;
-  verb.positionals.forEach((p, i) => {
+  const fixed = verb.positionals.filter((p) => !p.variadic);
+  const required = fixed.filter((p) => p.default === undefined).length;
+  const variadic = verb.positionals.find((p) => p.variadic);
+  if (positionals.length < required || (!variadic && positionals.length > fixed.length)) return undefined;
+  fixed.forEach((p, i) => {
     args[p.name] = positionals[i] ?? p.default;
   });
+  if (variadic) args[variadic.name] = positionals.slice(fixed.length);
   return { verb: verb.name, globals: globalValues, args };
 }
 
@@ -81,7 +96,9 @@ function lookup(table: Readonly<Record<string, FlagSpec>>, name: string, short: 
 
 function defaults(table: Readonly<Record<string, FlagSpec>>): ParsedArgs {
   const values: ParsedArgs = {};
-  for (const [name, spec] of Object.entries(table)) if (spec.default !== undefined) values[camel(name)] = spec.default;
+  for (const [name, spec] of Object.entries(table)) {
+    if (spec.default !== undefined) values[camel(name)] = Array.isArray(spec.default) ? [] : (spec.default as string | boolean | number);
+  }
   return values;
 }
 

@@ -1,18 +1,12 @@
 import { normalizeArgv, separateExecCommand } from './argv';
 import { CliContext } from './cli-context';
-import { createVerb } from './commands/create';
-import { deleteVerb } from './commands/delete';
-import { killVerb } from './commands/kill';
-import { runVerb } from './commands/run';
-import { startVerb } from './commands/start';
-import { stateVerb } from './commands/state';
 import { fail } from './fail';
 import { parseFast } from './fast-path';
 import { GLOBAL_OPTIONS } from './global-options';
 import { makeLogger, type GlobalArgs } from './globals';
 import { Logger } from './logger';
 import { printErr, printOut } from './output';
-import type { Verb } from './verb';
+import { VERBS_BY_NAME } from './verbs';
 import { versionText } from './version';
 
 /**
@@ -21,34 +15,29 @@ import { versionText } from './version';
  */
 const REQUIRED_V8_FLAGS = ['--single-threaded', '--minor-ms', '--no-concurrent-minor-ms-marking'];
 
-const COMMANDS = new Set(['create', 'start', 'state', 'kill', 'delete', 'run', 'list', 'ls', 'spec', 'pause', 'resume', 'ps', 'update', 'events', 'exec', 'features']);
-
-/** The verbs containerd calls for every container: parsed without yargs when spelled plainly (fast-path.ts). */
-const HOT_VERBS = new Map<string, Verb<never>>(
-  [createVerb, startVerb, stateVerb, killVerb, deleteVerb, runVerb].map((verb) => [verb.name, verb as unknown as Verb<never>]),
-);
-
 async function main(argv: string[]): Promise<void> {
   const missing = REQUIRED_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) {
     printErr(`tsrun: start tsrun through bin/tsrun: node is missing the V8 flags ${missing.join(' ')}\n`);
     process.exit(1);
   }
-  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => COMMANDS.has(a))) {
+  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => VERBS_BY_NAME.has(a))) {
     printOut(versionText());
     return;
   }
+  const fast = parseFast(argv, GLOBAL_OPTIONS, VERBS_BY_NAME);
+  if (!fast) {
+    // yargs and its CLI are a second bundle next to this one (scripts/build.mjs). require, not import(): an
+    // import() of a file goes through the ES module loader, which waits on the thread pool.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built bundle is CommonJS (see above)
+    const { mainWithYargs } = require('./yargs-cli.cjs') as typeof import('./yargs-main');
+    return mainWithYargs(argv);
+  }
   const cli = new CliContext(new Logger(undefined, 'text', false));
   try {
-    const fast = parseFast(argv, GLOBAL_OPTIONS, HOT_VERBS);
-    if (fast) {
-      cli.globals = fast.globals as GlobalArgs;
-      cli.logger = makeLogger(cli.globals);
-      await HOT_VERBS.get(fast.verb)!.handler(cli, fast.args as never);
-    } else {
-      const { runWithYargs } = await import('./yargs-cli');
-      await runWithYargs(cli, argv);
-    }
+    cli.globals = fast.globals as GlobalArgs;
+    cli.logger = makeLogger(cli.globals);
+    await VERBS_BY_NAME.get(fast.verb)!.handler(cli, fast.args as never);
   } catch (error) {
     fail(cli, error);
   }

@@ -9,7 +9,9 @@ import type { CliContext } from './cli-context';
 export interface FlagSpec {
   type: 'string' | 'boolean' | 'number';
   alias?: string;
-  default?: string | boolean | number;
+  /** Repeatable (`-e A -e B`): the values in order, one per occurrence; the default is then []. */
+  array?: boolean;
+  default?: string | boolean | number | readonly never[];
   choices?: readonly string[];
   describe?: string;
   hidden?: boolean;
@@ -19,13 +21,16 @@ export interface PositionalSpec {
   name: string;
   /** Optional positionals take their default when absent. */
   default?: string;
+  /** The last positional may take the rest of the line (`exec ID [command..]`), also what follows `--`. */
+  variadic?: boolean;
   describe?: string;
 }
 
-export type ParsedArgs = Record<string, string | boolean | number | undefined>;
+export type ParsedArgs = Record<string, string | boolean | number | string[] | number[] | undefined>;
 
 export interface Verb<A = ParsedArgs> {
   name: string;
+  aliases?: readonly string[];
   describe: string;
   /** Required positionals first, then optional ones. */
   positionals: readonly PositionalSpec[];
@@ -35,17 +40,29 @@ export interface Verb<A = ParsedArgs> {
 
 /** The same verb as a yargs command. */
 export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<object, A> {
-  const usage = verb.positionals.map((p) => (p.default === undefined ? `<${p.name}>` : `[${p.name}]`)).join(' ');
+  const usage = verb.positionals.map((p) => {
+    const name = p.variadic ? `${p.name}..` : p.name;
+    return p.default === undefined && !p.variadic ? `<${name}>` : `[${name}]`;
+  }).join(' ');
+  const variadic = verb.positionals.find((p) => p.variadic);
   return {
-    command: `${verb.name} ${usage}`,
+    command: [`${verb.name} ${usage}`.trim(), ...(verb.aliases ?? [])],
     describe: verb.describe,
     builder: (y) => {
       let built: Argv = y;
       for (const p of verb.positionals) {
-        built = built.positional(p.name, { type: 'string', ...(p.default === undefined ? { demandOption: true } : { default: p.default }), ...(p.describe ? { describe: p.describe } : {}) });
+        const presence = p.variadic ? { array: true } : p.default === undefined ? { demandOption: true } : { default: p.default };
+        built = built.positional(p.name, { type: 'string', ...presence, ...(p.describe ? { describe: p.describe } : {}) });
       }
       return built.options(verb.options as Record<string, Options>) as unknown as Argv<A>;
     },
-    handler: (args) => verb.handler(cli, args as unknown as A),
+    handler: (args) => {
+      if (variadic) {
+        // What follows `--` is left in `_` (behind the verb's name): it belongs to the variadic positional.
+        const raw = args as unknown as Record<string, unknown> & { _: unknown[] };
+        raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...raw._.slice(1)].map(String);
+      }
+      return verb.handler(cli, args as unknown as A);
+    },
   };
 }

@@ -1,7 +1,6 @@
-import type { CommandModule } from 'yargs';
 import { RuntimeError } from '../../errors';
-import type { CliContext } from '../cli-context';
 import { printOut } from '../output';
+import type { Verb } from '../verb';
 
 /** Go duration syntax as runc's --interval takes it: 5s, 500ms, 1m, 1h30m. */
 export function parseDuration(text: string): number {
@@ -19,37 +18,36 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-export function eventsCommand(cli: CliContext): CommandModule<object, { id: string; stats: boolean; interval: string }> {
-  return {
-    command: 'events <id>',
-    describe: 'print container statistics (and OOM events) as JSON lines',
-    builder: (y) => y
-      .positional('id', { type: 'string', demandOption: true })
-      .option('stats', { type: 'boolean', default: false, describe: 'print statistics once and exit' })
-      .option('interval', { type: 'string', default: '5s', describe: 'time between statistics' }),
-    handler: async (args) => {
-      const { containerStats } = await import('../../container/events');
-      const ctx = cli.context();
-      const emit = () => {
-        const { stats, oom } = containerStats(ctx, args.id);
-        if (oom) printOut(`${JSON.stringify({ type: 'oom', id: args.id })}\n`);
-        printOut(`${JSON.stringify({ type: 'stats', id: args.id, data: stats })}\n`);
-      };
-      emit();
-      if (args.stats) return;
-      const interval = parseDuration(args.interval);
-      // Until the container stops: then the next sample fails ("is not running") and ends the stream with it,
-      // as runc's events does.
-      await new Promise<void>((_resolve, reject) => {
-        const timer = setInterval(() => {
-          try {
-            emit();
-          } catch (error) {
-            clearInterval(timer);
-            reject(error);
-          }
-        }, interval);
-      });
-    },
-  };
-}
+export const eventsVerb: Verb<{ id: string; stats: boolean; interval: string }> = {
+  name: 'events',
+  describe: 'print container statistics (and OOM events) as JSON lines',
+  positionals: [{ name: 'id' }],
+  options: {
+    stats: { type: 'boolean', default: false, describe: 'print statistics once and exit' },
+    interval: { type: 'string', default: '5s', describe: 'time between statistics' },
+  },
+  async handler(cli, args) {
+    const { containerStats } = await import('../../container/events');
+    const ctx = cli.context();
+    const emit = () => {
+      const { stats, oom } = containerStats(ctx, args.id);
+      if (oom) printOut(`${JSON.stringify({ type: 'oom', id: args.id })}\n`);
+      printOut(`${JSON.stringify({ type: 'stats', id: args.id, data: stats })}\n`);
+    };
+    emit();
+    if (args.stats) return;
+    const interval = parseDuration(args.interval);
+    // Until the container stops: then the next sample fails ("is not running") and ends the stream with it,
+    // as runc's events does.
+    await new Promise<void>((_resolve, reject) => {
+      const timer = setInterval(() => {
+        try {
+          emit();
+        } catch (error) {
+          clearInterval(timer);
+          reject(error);
+        }
+      }, interval);
+    });
+  },
+};

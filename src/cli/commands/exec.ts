@@ -1,10 +1,9 @@
-import type { Argv, CommandModule } from 'yargs';
 import { RuntimeError } from '../../errors';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
 interface ExecArgs {
   id: string;
-  command?: string[];
+  command: string[];
   process?: string;
   detach: boolean;
   pidFile?: string;
@@ -22,47 +21,44 @@ interface ExecArgs {
   preserveFds: number;
 }
 
-export function execCommand(cli: CliContext): CommandModule<object, ExecArgs> {
-  return {
-    command: 'exec <id> [command..]',
-    describe: 'run another process in a running container',
-    builder: (y) => y
-      .positional('id', { type: 'string', demandOption: true })
-      .positional('command', { type: 'string', array: true, describe: 'the command and its arguments (unless --process)' })
-      .option('process', { alias: 'p', type: 'string', describe: 'a runtime-spec process JSON file' })
-      .option('detach', { alias: 'd', type: 'boolean', default: false })
-      .option('pid-file', { type: 'string' })
-      .option('console-socket', { type: 'string' })
-      .option('tty', { alias: 't', type: 'boolean', default: false })
-      .option('cwd', { type: 'string' })
-      .option('env', { alias: 'e', type: 'string', array: true, default: [] })
-      .option('user', { alias: 'u', type: 'string', describe: 'uid[:gid]' })
-      .option('additional-gids', { alias: 'g', type: 'number', array: true, default: [] })
-      .option('cap', { alias: 'c', type: 'string', array: true, default: [] })
-      .option('no-new-privs', { type: 'boolean', default: false })
-      .option('ignore-paused', { type: 'boolean', default: false })
-      .option('apparmor', { type: 'string' })
-      .option('process-label', { type: 'string' })
-      .option('preserve-fds', { type: 'number', default: 0 }) as unknown as Argv<ExecArgs>,
-    handler: async (args) => {
-      const { execInContainer } = await import('../../container/exec');
-      const { parseTestPause } = await import('../../container/test-pause');
-      cli.checkPassedFds(args.preserveFds, '--preserve-fds');
-      try {
-        const code = await execInContainer(cli.context(), {
-          // After the `--` inserted behind the ID, yargs leaves the command in `_` (after the verb itself).
-          id: args.id, processFile: args.process, args: [...(args.command ?? []), ...((args as { _?: unknown[] })._ ?? []).slice(1)].map(String), detach: args.detach, pidFile: args.pidFile,
-          consoleSocket: args.consoleSocket, tty: args.tty, cwd: args.cwd, env: args.env, user: args.user,
-          additionalGids: args.additionalGids, caps: args.cap, noNewPrivs: args.noNewPrivs, ignorePaused: args.ignorePaused,
-          apparmor: args.apparmor, processLabel: args.processLabel, preserveFds: args.preserveFds,
-          testPause: parseTestPause(process.env.TSRUN_TEST_PAUSE),
-        });
-        cli.setExitCode(code);
-      } catch (error) {
-        // runc exits 255 when exec itself fails (conmon and containerd look at the pid file, not this code).
-        if (error instanceof RuntimeError && error.exitCode === 1) throw new RuntimeError(error.code, error.message, { exitCode: 255, cause: error });
-        throw error;
-      }
-    },
-  };
-}
+export const execVerb: Verb<ExecArgs> = {
+  name: 'exec',
+  describe: 'run another process in a running container',
+  positionals: [{ name: 'id' }, { name: 'command', variadic: true, describe: 'the command and its arguments (unless --process)' }],
+  options: {
+    process: { alias: 'p', type: 'string', describe: 'a runtime-spec process JSON file' },
+    detach: { alias: 'd', type: 'boolean', default: false },
+    'pid-file': { type: 'string' },
+    'console-socket': { type: 'string' },
+    tty: { alias: 't', type: 'boolean', default: false },
+    cwd: { type: 'string' },
+    env: { alias: 'e', type: 'string', array: true, default: [] },
+    user: { alias: 'u', type: 'string', describe: 'uid[:gid]' },
+    'additional-gids': { alias: 'g', type: 'number', array: true, default: [] },
+    cap: { alias: 'c', type: 'string', array: true, default: [] },
+    'no-new-privs': { type: 'boolean', default: false },
+    'ignore-paused': { type: 'boolean', default: false },
+    apparmor: { type: 'string' },
+    'process-label': { type: 'string' },
+    'preserve-fds': { type: 'number', default: 0 },
+  },
+  async handler(cli, args) {
+    const { execInContainer } = await import('../../container/exec');
+    const { parseTestPause } = await import('../../container/test-pause');
+    cli.checkPassedFds(args.preserveFds, '--preserve-fds');
+    try {
+      const code = await execInContainer(cli.context(), {
+        id: args.id, processFile: args.process, args: args.command, detach: args.detach, pidFile: args.pidFile,
+        consoleSocket: args.consoleSocket, tty: args.tty, cwd: args.cwd, env: args.env, user: args.user,
+        additionalGids: args.additionalGids, caps: args.cap, noNewPrivs: args.noNewPrivs, ignorePaused: args.ignorePaused,
+        apparmor: args.apparmor, processLabel: args.processLabel, preserveFds: args.preserveFds,
+        testPause: parseTestPause(process.env.TSRUN_TEST_PAUSE),
+      });
+      cli.setExitCode(code);
+    } catch (error) {
+      // runc exits 255 when exec itself fails (conmon and containerd look at the pid file, not this code).
+      if (error instanceof RuntimeError && error.exitCode === 1) throw new RuntimeError(error.code, error.message, { exitCode: 255, cause: error });
+      throw error;
+    }
+  },
+};

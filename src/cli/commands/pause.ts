@@ -1,26 +1,23 @@
-import type { CommandModule } from 'yargs';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
-export function pauseCommand(cli: CliContext): CommandModule<object, { id: string }> {
-  return {
-    command: 'pause <id>',
-    describe: 'freeze every process of a container',
-    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-    handler: async (args) => {
-      const { pauseContainer } = await import('../../container/pause');
-      pauseContainer(cli.context(), args.id);
-    },
-  };
-}
+export const pauseVerb: Verb<{ id: string }> = {
+  name: 'pause',
+  describe: 'freeze every process of a container',
+  positionals: [{ name: 'id' }],
+  options: {},
+  async handler(cli, args) {
+    const { pauseContainer } = await import('../../container/pause');
+    pauseContainer(cli.context(), args.id);
+  },
+};
 
-export function resumeCommand(cli: CliContext): CommandModule<object, { id: string }> {
-  return {
-    command: 'resume <id>',
-    describe: 'thaw a paused container',
-    builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-    handler: async (args) => {
-      const { resumeContainer } = await import('../../container/pause');
-      resumeContainer(cli.context(), args.id);
-    },
-  };
-}
+export const resumeVerb: Verb<{ id: string }> = {
+  name: 'resume',
+  describe: 'thaw a paused container',
+  positionals: [{ name: 'id' }],
+  options: {},
+  async handler(cli, args) {
+    const { resumeContainer } = await import('../../container/pause');
+    resumeContainer(cli.context(), args.id);
+  },
+};

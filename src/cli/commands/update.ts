@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
 import { RuntimeError } from '../../errors';
 import type { UpdateFlags } from '../../container/update';
-import type { CliContext } from '../cli-context';
+import type { Verb } from '../verb';
 
 /** The flags as yargs gives them: the numeric ones of UpdateFlags, sizes still text (`512m`). */
 interface UpdateArgs extends Omit<UpdateFlags, 'memory' | 'memoryReservation' | 'memorySwap'> {
@@ -22,44 +21,43 @@ export function parseSize(text: string | undefined, flag: string): number | unde
   return Math.round(Number(match[1]) * unit);
 }
 
-export function updateCommand(cli: CliContext): CommandModule<object, UpdateArgs> {
-  return {
-    command: 'update <id>',
-    describe: 'change the resource limits of a container',
-    builder: (y) => y
-      .positional('id', { type: 'string', demandOption: true })
-      .option('resources', { alias: 'r', type: 'string', describe: 'linux.resources JSON from FILE, or - for stdin' })
-      .option('blkio-weight', { type: 'number' })
-      .option('cpu-period', { type: 'number' })
-      .option('cpu-quota', { type: 'number' })
-      .option('cpu-share', { type: 'number' })
-      .option('cpu-rt-period', { type: 'number' })
-      .option('cpu-rt-runtime', { type: 'number' })
-      .option('cpuset-cpus', { type: 'string' })
-      .option('cpuset-mems', { type: 'string' })
-      .option('memory', { type: 'string', describe: 'memory limit (e.g. 512m)' })
-      .option('memory-reservation', { type: 'string' })
-      .option('memory-swap', { type: 'string', describe: 'memory + swap limit (-1: unlimited)' })
-      .option('pids-limit', { type: 'number' }) as unknown as Argv<UpdateArgs>,
-    handler: async (args) => {
-      const { parseJsonLossless } = await import('../../spec/json');
-      const { resourcesFromFlags, updateContainer } = await import('../../container/update');
-      let base: Record<string, unknown> = {};
-      if (args.resources !== undefined) {
-        const text = args.resources === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(args.resources, 'utf8');
-        const parsed = parseJsonLossless(text, args.resources === '-' ? 'resources (stdin)' : args.resources);
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-          throw new RuntimeError('usage', `--resources ${args.resources}: must be a JSON object (linux.resources)`);
-        }
-        base = parsed as Record<string, unknown>;
+export const updateVerb: Verb<UpdateArgs> = {
+  name: 'update',
+  describe: 'change the resource limits of a container',
+  positionals: [{ name: 'id' }],
+  options: {
+    resources: { alias: 'r', type: 'string', describe: 'linux.resources JSON from FILE, or - for stdin' },
+    'blkio-weight': { type: 'number' },
+    'cpu-period': { type: 'number' },
+    'cpu-quota': { type: 'number' },
+    'cpu-share': { type: 'number' },
+    'cpu-rt-period': { type: 'number' },
+    'cpu-rt-runtime': { type: 'number' },
+    'cpuset-cpus': { type: 'string' },
+    'cpuset-mems': { type: 'string' },
+    memory: { type: 'string', describe: 'memory limit (e.g. 512m)' },
+    'memory-reservation': { type: 'string' },
+    'memory-swap': { type: 'string', describe: 'memory + swap limit (-1: unlimited)' },
+    'pids-limit': { type: 'number' },
+  },
+  async handler(cli, args) {
+    const { parseJsonLossless } = await import('../../spec/json');
+    const { resourcesFromFlags, updateContainer } = await import('../../container/update');
+    let base: Record<string, unknown> = {};
+    if (args.resources !== undefined) {
+      const text = args.resources === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(args.resources, 'utf8');
+      const parsed = parseJsonLossless(text, args.resources === '-' ? 'resources (stdin)' : args.resources);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new RuntimeError('usage', `--resources ${args.resources}: must be a JSON object (linux.resources)`);
       }
-      const resources = resourcesFromFlags(base, {
-        blkioWeight: args.blkioWeight, cpuPeriod: args.cpuPeriod, cpuQuota: args.cpuQuota, cpuShare: args.cpuShare,
-        cpuRtPeriod: args.cpuRtPeriod, cpuRtRuntime: args.cpuRtRuntime, cpusetCpus: args.cpusetCpus, cpusetMems: args.cpusetMems,
-        memory: parseSize(args.memory, 'memory'), memoryReservation: parseSize(args.memoryReservation, 'memory-reservation'),
-        memorySwap: parseSize(args.memorySwap, 'memory-swap'), pidsLimit: args.pidsLimit,
-      });
-      updateContainer(cli.context(), args.id, resources);
-    },
-  };
-}
+      base = parsed as Record<string, unknown>;
+    }
+    const resources = resourcesFromFlags(base, {
+      blkioWeight: args.blkioWeight, cpuPeriod: args.cpuPeriod, cpuQuota: args.cpuQuota, cpuShare: args.cpuShare,
+      cpuRtPeriod: args.cpuRtPeriod, cpuRtRuntime: args.cpuRtRuntime, cpusetCpus: args.cpusetCpus, cpusetMems: args.cpusetMems,
+      memory: parseSize(args.memory, 'memory'), memoryReservation: parseSize(args.memoryReservation, 'memory-reservation'),
+      memorySwap: parseSize(args.memorySwap, 'memory-swap'), pidsLimit: args.pidsLimit,
+    });
+    updateContainer(cli.context(), args.id, resources);
+  },
+};

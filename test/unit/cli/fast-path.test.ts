@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createVerb } from '../../../src/cli/commands/create';
-import { deleteVerb } from '../../../src/cli/commands/delete';
-import { killVerb } from '../../../src/cli/commands/kill';
-import { runVerb } from '../../../src/cli/commands/run';
-import { startVerb } from '../../../src/cli/commands/start';
-import { stateVerb } from '../../../src/cli/commands/state';
 import { camel, parseFast } from '../../../src/cli/fast-path';
 import { GLOBAL_OPTIONS } from '../../../src/cli/global-options';
-import type { Verb } from '../../../src/cli/verb';
+import { VERBS_BY_NAME } from '../../../src/cli/verbs';
 
-const VERBS = new Map<string, Verb<never>>([createVerb, startVerb, stateVerb, killVerb, deleteVerb, runVerb].map((v) => [v.name, v as unknown as Verb<never>]));
-const parse = (line: string[]) => parseFast(line, GLOBAL_OPTIONS, VERBS);
+const parse = (line: string[]) => parseFast(line, GLOBAL_OPTIONS, VERBS_BY_NAME);
 const GLOBAL_DEFAULTS = { logFormat: 'text', debug: false, systemdCgroup: false };
 
-describe('fast path: plain invocations of the hot verbs, parsed as yargs would', () => {
+describe('fast path: plain invocations of every verb, parsed as yargs would', () => {
   it('parses containerd\'s create line: global flags before the verb, options in both spellings', () => {
     expect(parse(['--root', '/run/x', '--log', '/l.json', '--log-format', 'json', '--systemd-cgroup', 'create', '--bundle', '/b', '--pid-file=/p', 'id1'])).toEqual({
       verb: 'create',
@@ -33,7 +26,8 @@ describe('fast path: plain invocations of the hot verbs, parsed as yargs would',
 
   it.each([
     ['no verb', ['--root', '/r']],
-    ['a verb it does not handle', ['list']],
+    ['an unknown verb', ['nosuch', 'c']],
+    ['an array flag followed by a flag', ['exec', '--env', '--tty', 'c', 'true']],
     ['help', ['state', '--help']],
     ['a missing positional', ['state']],
     ['an extra positional', ['state', 'a', 'b']],
@@ -52,6 +46,14 @@ describe('fast path: plain invocations of the hot verbs, parsed as yargs would',
     ['a negative-looking signal', ['kill', 'c', '-9']],
   ])('leaves %s to yargs', (_what, line) => {
     expect(parse(line)).toBeUndefined();
+  });
+
+  it('collects repeated array flags and the rest of the line for a variadic positional', () => {
+    expect(parse(['exec', '-e', 'A=1', '--env=B=2', '-g', '7', 'c', '--', 'sh', '-c', 'echo $A'])!.args).toMatchObject({
+      id: 'c', env: ['A=1', 'B=2'], additionalGids: [7], cap: [], command: ['sh', '-c', 'echo $A'],
+    });
+    expect(parse(['exec', '--process', 'p.json', 'c'])!.args).toMatchObject({ id: 'c', process: 'p.json', command: [], env: [] });
+    expect(parse(['ls'])!.verb).toBe('list');
   });
 
   it('names keys the way yargs does', () => {
