@@ -8,7 +8,7 @@
 //   2 lifecycle     create / start / kill KILL / delete of `sleep 1000`, each call timed on its own. The wait
 //                   between kill and delete (until the init is a zombie) is not timed: both runtimes treat a
 //                   zombie init as stopped, and `delete --force` is avoided since runc's sleeps 100 ms.
-//   3 state         `state` of a running container (one per runtime, created once)
+//   3 state, exec   `state` of a running container, and `exec` of `true` in it (one per runtime, created once)
 //   4 run x50       50 `run true` in a row, total wall time; one batch per runtime per round, 3 rounds
 //   5 init RSS      VmRSS and Pss (MiB) of the container's init parked in `created` (/proc/PID/status, smaps_rollup)
 //   6 ctr run       `ctr run --rm --rootfs ... /bin/true` through a private containerd (io.containerd.runc.v2
@@ -206,7 +206,7 @@ const MEASURES = [
     },
   },
   {
-    n: 3, title: 'state (running)', unit: 'ms',
+    n: 3, title: 'state and exec (running)', unit: 'ms',
     setup() {
       for (const rt of RUNTIMES) {
         const id = newId(rt);
@@ -215,7 +215,10 @@ const MEASURES = [
         rt.parked = { id, pid: statePid(rt, id, 'running') };
       }
     },
-    sample: (rt) => ({ 'state of a running container': call(rt, 'state', rt.parked.id).ms }),
+    sample: (rt) => ({
+      'state of a running container': call(rt, 'state', rt.parked.id).ms,
+      'exec true in a running container': call(rt, 'exec', rt.parked.id, 'true').ms,
+    }),
     teardown() {
       for (const rt of RUNTIMES) if (rt.parked) { stop(rt, rt.parked.id, rt.parked.pid); rt.parked = null; }
     },
