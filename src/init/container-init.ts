@@ -47,6 +47,8 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, paren
     sys.setsid();
     // Its own session keyring, so keys of the caller's session are not shared with the container.
     if (plan.sessionKeyring !== undefined) sys.joinSessionKeyring(plan.sessionKeyring);
+    // Before the mounts and the hooks, as runc does: a createRuntime hook that configures the network finds lo up.
+    if (plan.newNetwork) sys.bringUpLoopback();
     prepareRootfs(sys, plan, () => {
       // runtime-spec: with the mounts in place and before pivot_root, prestart and createRuntime run in the
       // runtime namespace (tsrun does that meanwhile), then createContainer here, in the container's

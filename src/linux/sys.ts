@@ -26,6 +26,8 @@ export interface Sys {
   chdir(path: string): void;
   fchdir(fd: number): void;
   sethostname(name: string): void;
+  /** Sets IFF_UP on `lo` of the calling thread's network namespace (runc does so for a new network namespace). */
+  bringUpLoopback(): void;
   setdomainname(name: string): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   /** mknodat: the node is made in exactly the directory dirFd holds; `name` is one component and never followed. */
@@ -203,6 +205,21 @@ export function createSys(): Sys {
     },
     sethostname(name) {
       check(fn('int sethostname(const char *, size_t)')(name, Buffer.byteLength(name)), 'sethostname', JSON.stringify(name));
+    },
+    bringUpLoopback() {
+      // struct ifreq: the name (16 bytes), then a union whose first member is `short ifr_flags`; 40 bytes.
+      const AF_INET = 2, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0o2000000, SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914, IFF_UP = 0x1;
+      const fd = check(fn('int socket(int, int, int)')(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), 'socket', 'AF_INET for lo');
+      try {
+        const request = Buffer.alloc(40);
+        request.write('lo', 0, 'latin1');
+        const ioctl = fn('int ioctl(int, unsigned long, ...)');
+        check(ioctl(fd, SIOCGIFFLAGS, 'void *', request), 'ioctl SIOCGIFFLAGS', 'lo');
+        request.writeInt16LE(request.readInt16LE(16) | IFF_UP, 16);
+        check(ioctl(fd, SIOCSIFFLAGS, 'void *', request), 'ioctl SIOCSIFFLAGS', 'lo');
+      } finally {
+        fn('int close(int)')(fd);
+      }
     },
     setdomainname(name) {
       check(fn('int setdomainname(const char *, size_t)')(name, Buffer.byteLength(name)), 'setdomainname', JSON.stringify(name));

@@ -26,6 +26,8 @@ export interface ContainerPlan {
   newNamespaceFlags: number;
   /** Every namespace type the container has, new or joined. */
   namespaces: NamespaceType[];
+  /** The container gets a network namespace of its own: the init brings its loopback up, as runc does. */
+  newNetwork: boolean;
   /** Namespaces joined by path, in config order (stage 1 orders them: user first, mount last). */
   joinNamespaces: NamespaceJoin[];
   /** Set when the container gets a new user namespace: the maps tsrun writes for it. */
@@ -385,6 +387,7 @@ export function buildPlan(spec: Spec, options: PlanOptions): ContainerPlan {
     sessionKeyring: options.noNewKeyring ? undefined : `_ses.${options.id}`,
     newNamespaceFlags,
     namespaces,
+    newNetwork,
     joinNamespaces,
     userNamespace,
     inUserNamespace,

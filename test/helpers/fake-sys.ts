@@ -125,6 +125,9 @@ export class FakeSys implements Sys {
   sethostname(name: string): void {
     this.call('sethostname', [name], () => undefined);
   }
+  bringUpLoopback(): void {
+    this.call('bringUpLoopback', [], () => undefined);
+  }
   setdomainname(name: string): void {
     this.call('setdomainname', [name], () => undefined);
   }

@@ -53,6 +53,15 @@ describe.skipIf(integrationSkipReason !== undefined)(`namespaces${integrationSki
     expect(fs.existsSync(sb.containerDir(id))).toBe(false);
   });
 
+  it('a new network namespace has its loopback up, as with runc; sharing the host\'s network leaves it alone', () => {
+    const config = sb.config(['sh', '-c', 'cat /sys/class/net/lo/flags; ls /sys/class/net']);
+    if (!config.linux.namespaces.some((ns: { type: string }) => ns.type === 'network')) config.linux.namespaces.push({ type: 'network' });
+    const r = sb.tsrun(['run', '-b', sb.bundle(config), sb.newId()]);
+    expect(r.stderr).toBe('');
+    // IFF_UP (0x1) | IFF_LOOPBACK (0x8); the interface list shows nothing but lo.
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['0x9', 'lo']);
+  });
+
   it.skipIf(needsPrivilege('joining namespaces owned by another user namespace needs privilege over it')[0])(`joins namespaces by path: the second container shares the first one's network and UTS namespaces${needsPrivilege('joining namespaces owned by another user namespace needs privilege over it')[1]}`, () => {
     const first = sb.newId();
     const config = sb.config(['sleep', '1000']);
