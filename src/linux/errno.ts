@@ -7,7 +7,8 @@ const ERRNO_NAMES: Record<number, string> = {
   18: 'EXDEV', 19: 'ENODEV', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 25: 'ENOTTY',
   26: 'ETXTBSY', 27: 'EFBIG', 28: 'ENOSPC', 29: 'ESPIPE', 30: 'EROFS', 31: 'EMLINK', 32: 'EPIPE', 33: 'EDOM',
   34: 'ERANGE', 35: 'EDEADLK', 36: 'ENAMETOOLONG', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 61: 'ENODATA',
-  75: 'EOVERFLOW', 95: 'EOPNOTSUPP', 98: 'EADDRINUSE', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED',
+  75: 'EOVERFLOW', 90: 'EMSGSIZE', 95: 'EOPNOTSUPP', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL',
+  101: 'ENETUNREACH', 105: 'ENOBUFS', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED',
 };
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -26,6 +27,9 @@ const ERRNO_TEXT: Record<string, string> = {
   ENOTEMPTY: 'Directory not empty', ELOOP: 'Too many levels of symbolic links', ENODATA: 'No data available',
   EOVERFLOW: 'Value too large for defined data type', EOPNOTSUPP: 'Operation not supported',
   ETIMEDOUT: 'Connection timed out', EADDRINUSE: 'Address already in use', ECONNREFUSED: 'Connection refused',
+  EMSGSIZE: 'Message too long', EAFNOSUPPORT: 'Address family not supported by protocol',
+  EADDRNOTAVAIL: 'Cannot assign requested address', ENETUNREACH: 'Network is unreachable',
+  ENOBUFS: 'No buffer space available',
 };
 
 export const Errno = {
