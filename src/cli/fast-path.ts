@@ -33,6 +33,8 @@ export function parseFast(argv: readonly string[], globals: Readonly<Record<stri
         continue;
       }
       verb = verbs.get(token);
+      // A verb of a group (`network create`): two words.
+      if (!verb && argv[i + 1] !== undefined && verbs.has(`${token} ${argv[i + 1]}`)) verb = verbs.get(`${token} ${argv[++i]}`);
       if (!verb) return undefined;
       args = defaults(verb.options);
       continue;

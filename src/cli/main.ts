@@ -6,7 +6,7 @@ import { GLOBAL_OPTIONS } from './global-options';
 import { makeLogger, type GlobalArgs } from './globals';
 import { Logger } from './logger';
 import { printErr, printOut } from './output';
-import { VERBS_BY_NAME } from './verbs';
+import { VERB_GROUPS, VERBS_BY_NAME } from './verbs';
 import { versionText } from './version';
 
 /**
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
     printErr(`tsrun: start tsrun through bin/tsrun: node is missing the V8 flags ${missing.join(' ')}\n`);
     process.exit(1);
   }
-  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => VERBS_BY_NAME.has(a))) {
+  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => VERBS_BY_NAME.has(a) || VERB_GROUPS.has(a))) {
     printOut(versionText());
     return;
   }

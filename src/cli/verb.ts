@@ -40,13 +40,15 @@ export interface Verb<A = ParsedArgs> {
 
 /** The same verb as a yargs command. */
 export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<object, A> {
+  const words = verb.name.split(' ');
+  const name = words[words.length - 1]!;
   const usage = verb.positionals.map((p) => {
     const name = p.variadic ? `${p.name}..` : p.name;
     return p.default === undefined && !p.variadic ? `<${name}>` : `[${name}]`;
   }).join(' ');
   const variadic = verb.positionals.find((p) => p.variadic);
   return {
-    command: [`${verb.name} ${usage}`.trim(), ...(verb.aliases ?? [])],
+    command: [`${name} ${usage}`.trim(), ...(verb.aliases ?? [])],
     describe: verb.describe,
     builder: (y) => {
       let built: Argv = y;
@@ -58,11 +60,25 @@ export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<
     },
     handler: (args) => {
       if (variadic) {
-        // What follows `--` is left in `_` (behind the verb's name): it belongs to the variadic positional.
+        // What follows `--` is left in `_` (behind the verb's words): it belongs to the variadic positional.
         const raw = args as unknown as Record<string, unknown> & { _: unknown[] };
-        raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...raw._.slice(1)].map(String);
+        raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...raw._.slice(words.length)].map(String);
       }
       return verb.handler(cli, args as unknown as A);
     },
+  };
+}
+
+/** A group of verbs named `<group> <verb>` (`network create`) as one yargs command with subcommands. */
+export function groupModule(cli: CliContext, group: string, verbs: readonly Verb<never>[], describe: string): CommandModule {
+  return {
+    command: `${group} <command>`,
+    describe,
+    builder: (y) => {
+      let built: Argv = y;
+      for (const verb of verbs) built = built.command(commandModule(cli, verb) as unknown as CommandModule);
+      return built.demandCommand(1, `tsrun ${group}: a command is required (see tsrun ${group} --help)`);
+    },
+    handler: () => undefined,
   };
 }

@@ -5,6 +5,7 @@ import { execVerb } from './commands/exec';
 import { featuresVerb } from './commands/features';
 import { killVerb } from './commands/kill';
 import { listVerb } from './commands/list';
+import { NETWORK_VERBS } from './commands/network';
 import { pauseVerb, resumeVerb } from './commands/pause';
 import { psVerb } from './commands/ps';
 import { runVerb } from './commands/run';
@@ -17,10 +18,18 @@ import type { Verb } from './verb';
 /** Every verb of the runtime, in the order `--help` lists them. Each handler loads what it needs when it runs. */
 export const VERBS: readonly Verb<never>[] = [
   createVerb, startVerb, stateVerb, killVerb, deleteVerb, runVerb, listVerb, specVerb, pauseVerb, resumeVerb, psVerb,
-  updateVerb, eventsVerb, execVerb, featuresVerb,
+  updateVerb, eventsVerb, execVerb, featuresVerb, ...NETWORK_VERBS,
 ].map((verb) => verb as unknown as Verb<never>);
 
-/** The verbs by name and by alias (`ls`). */
+/** Groups of verbs named `<group> <verb>`, with what `--help` says of each group. */
+export const VERB_GROUPS: ReadonlyMap<string, string> = new Map([
+  ['network', 'bridge networks for containers: create, ls, inspect, rm, prune, attach, setup, teardown'],
+]);
+
+/** The verbs by name and by alias (`ls`, `network ls`: a group verb's aliases are within its group). */
 export const VERBS_BY_NAME: ReadonlyMap<string, Verb<never>> = new Map(
-  VERBS.flatMap((verb) => [verb.name, ...(verb.aliases ?? [])].map((name) => [name, verb] as const)),
+  VERBS.flatMap((verb) => {
+    const group = verb.name.includes(' ') ? `${verb.name.slice(0, verb.name.indexOf(' '))} ` : '';
+    return [verb.name, ...(verb.aliases ?? []).map((alias) => group + alias)].map((name) => [name, verb] as const);
+  }),
 );

@@ -3,8 +3,8 @@ import { RuntimeError } from '../errors';
 import type { CliContext } from './cli-context';
 import { GLOBAL_OPTIONS } from './global-options';
 import { makeLogger, type GlobalArgs } from './globals';
-import { commandModule, type Verb } from './verb';
-import { VERBS } from './verbs';
+import { commandModule, groupModule, type Verb } from './verb';
+import { VERB_GROUPS, VERBS } from './verbs';
 
 /** The full CLI through yargs: every verb, help, and the error for anything malformed. */
 export async function runWithYargs(cli: CliContext, argv: string[]): Promise<void> {
@@ -21,7 +21,11 @@ export function yargsParser(cli: CliContext, argv: string[], verbs: readonly Ver
       cli.globals = args as GlobalArgs;
       cli.logger = makeLogger(cli.globals);
     });
-  for (const verb of verbs) parser = parser.command(commandModule(cli, verb));
+  for (const verb of verbs) if (!verb.name.includes(' ')) parser = parser.command(commandModule(cli, verb));
+  for (const [group, describe] of VERB_GROUPS) {
+    const members = verbs.filter((verb) => verb.name.startsWith(`${group} `));
+    parser = parser.command(groupModule(cli, group, members, describe));
+  }
   parser = parser
     .demandCommand(1, 'tsrun: a command is required (see --help)')
     .strict()

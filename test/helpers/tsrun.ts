@@ -36,6 +36,8 @@ function toResult(r: SpawnSyncReturns<string>): Result {
 export interface SandboxOptions {
   /** Run bin/tsrun as this unprivileged user (through setpriv): rootless mode. */
   user?: { uid: number; gid: number };
+  /** A command prefix bin/tsrun runs under, e.g. `nsenter --net=/run/netns/X` for network tests' "hosts". */
+  wrap?: string[];
 }
 
 /** The unprivileged user rootless tests run tsrun as: nobody exists on every Debian system. */
@@ -56,6 +58,7 @@ export class Sandbox {
   readonly dir: string;
   readonly root: string;
   readonly user: { uid: number; gid: number } | undefined;
+  private readonly wrap: string[];
   private readonly ids = new Set<string>();
   private counter = 0;
 
@@ -63,6 +66,7 @@ export class Sandbox {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
     this.root = path.join(this.dir, 'state');
     this.user = options.user ?? (rootlessRun ? ROOTLESS_USER : undefined);
+    this.wrap = options.wrap ?? [];
     if (this.user) {
       // The unprivileged tsrun must be able to create its --root here and read the bundles.
       fs.chmodSync(this.dir, 0o755);
@@ -74,6 +78,7 @@ export class Sandbox {
   /** The command line that runs bin/tsrun (as the sandbox's user when it has one). */
   private command(args: string[]): [string, string[]] {
     const argv = ['--root', this.root, ...args];
+    if (this.wrap.length > 0) return [this.wrap[0]!, [...this.wrap.slice(1), TSRUN, ...argv]];
     if (!this.user) return [TSRUN, argv];
     return ['setpriv', ['--reuid', String(this.user.uid), '--regid', String(this.user.gid), '--clear-groups', TSRUN, ...argv]];
   }

@@ -1,0 +1,217 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RuntimeError } from '../../errors';
+import { printOut } from '../output';
+import type { FlagSpec, Verb } from '../verb';
+import { DEFAULT_NETWORK_DIR } from '../network-context';
+
+/** `tsrun network …`: Docker-style bridge networks for containers, wired in as OCI hooks (docs/network.md). */
+
+const STATE_DIR: Record<string, FlagSpec> = {
+  'state-dir': { type: 'string', default: DEFAULT_NETWORK_DIR, describe: 'where networks and allocations are kept' },
+};
+
+const CONNECT_OPTIONS: Record<string, FlagSpec> = {
+  network: { type: 'string', default: 'tsrun0', describe: 'a network name, or none, host, container:ID' },
+  ip: { type: 'string', describe: 'the container\'s address (default: the lowest free one)' },
+  publish: { alias: 'p', type: 'string', array: true, default: [], describe: '[HOSTIP:]HOSTPORT:PORT[/tcp|udp]' },
+  hostname: { type: 'string', describe: 'the container\'s hostname (also in /etc/hosts)' },
+  dns: { type: 'string', array: true, default: [], describe: 'a nameserver for /etc/resolv.conf' },
+  'add-host': { type: 'string', array: true, default: [], describe: 'NAME:IP for /etc/hosts' },
+};
+
+interface ConnectArgs {
+  stateDir: string;
+  network: string;
+  ip?: string;
+  publish: string[];
+  hostname?: string;
+  dns: string[];
+  addHost: string[];
+}
+
+async function deps(stateDir: string) {
+  const { networkDeps } = await import('../network-context');
+  return networkDeps(stateDir);
+}
+
+export const networkCreateVerb: Verb<{ name: string; stateDir: string; subnet?: string; gateway?: string; bridge?: string; label: string[] }> = {
+  name: 'network create',
+  describe: 'create a bridge network',
+  positionals: [{ name: 'name' }],
+  options: {
+    ...STATE_DIR,
+    subnet: { type: 'string', describe: 'IPv4 CIDR (default: the first free /16 from 10.89.0.0)' },
+    gateway: { type: 'string', describe: 'the bridge\'s address (default: the first host of the subnet)' },
+    bridge: { type: 'string', describe: 'the bridge interface\'s name (default: tsrun-<hash>)' },
+    label: { type: 'string', array: true, default: [], describe: 'KEY=VALUE' },
+  },
+  async handler(_cli, args) {
+    const labels: Record<string, string> = {};
+    for (const label of args.label) {
+      const eq = label.indexOf('=');
+      if (eq <= 0) throw new RuntimeError('usage', `--label ${JSON.stringify(label)}: must be KEY=VALUE`);
+      labels[label.slice(0, eq)] = label.slice(eq + 1);
+    }
+    const { store } = await deps(args.stateDir);
+    const record = store.create({ name: args.name, subnet: args.subnet, gateway: args.gateway, bridge: args.bridge, labels: args.label.length > 0 ? labels : undefined });
+    printOut(`${record.name}\n`);
+  },
+};
+
+export const networkListVerb: Verb<{ stateDir: string; format: string; quiet: boolean }> = {
+  name: 'network list',
+  aliases: ['ls'],
+  describe: 'list the networks',
+  positionals: [],
+  options: {
+    ...STATE_DIR,
+    format: { alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table' },
+    quiet: { alias: 'q', type: 'boolean', default: false, describe: 'print only the names' },
+  },
+  async handler(_cli, args) {
+    const { store } = await deps(args.stateDir);
+    const networks = store.list();
+    if (args.quiet) printOut(networks.map((n) => `${n.name}\n`).join(''));
+    else if (args.format === 'json') printOut(`${JSON.stringify(networks, null, 2)}\n`);
+    else {
+      const rows = [['NAME', 'DRIVER', 'SUBNET', 'GATEWAY', 'BRIDGE'], ...networks.map((n) => [n.name, n.driver, n.subnet, n.gateway, n.bridge])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
+      printOut(rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`).join(''));
+    }
+  },
+};
+
+export const networkInspectVerb: Verb<{ names: string[]; stateDir: string }> = {
+  name: 'network inspect',
+  describe: 'print networks as JSON, with the containers attached and their addresses',
+  positionals: [{ name: 'names', variadic: true }],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    if (args.names.length === 0) throw new RuntimeError('usage', 'network inspect: name at least one network');
+    const { store, ipam } = await deps(args.stateDir);
+    const out = args.names.map((name) => ({ ...(name === 'tsrun0' ? store.ensureDefault() : store.get(name)), containers: ipam.allocations(name) }));
+    printOut(`${JSON.stringify(out, null, 2)}\n`);
+  },
+};
+
+export const networkRemoveVerb: Verb<{ names: string[]; stateDir: string }> = {
+  name: 'network rm',
+  aliases: ['remove'],
+  describe: 'remove networks (refused while containers are attached) and their bridges and rules',
+  positionals: [{ name: 'names', variadic: true }],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    if (args.names.length === 0) throw new RuntimeError('usage', 'network rm: name at least one network');
+    const d = await deps(args.stateDir);
+    for (const name of args.names) {
+      const record = d.store.get(name);
+      d.store.remove(name, (n) => d.ipam.usersOf(n));
+      removeNetworkArtefacts(d, record.name, record.bridge);
+      printOut(`${name}\n`);
+    }
+  },
+};
+
+export const networkPruneVerb: Verb<{ stateDir: string }> = {
+  name: 'network prune',
+  describe: 'remove every network no container is attached to (the default one stays)',
+  positionals: [],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    const d = await deps(args.stateDir);
+    const bridges = new Map(d.store.list().map((n) => [n.name, n.bridge]));
+    for (const name of d.store.prune((n) => d.ipam.usersOf(n))) {
+      removeNetworkArtefacts(d, name, bridges.get(name)!);
+      printOut(`${name}\n`);
+    }
+  },
+};
+
+function removeNetworkArtefacts(d: Awaited<ReturnType<typeof deps>>, name: string, bridge: string): void {
+  const host = d.hostNetlink();
+  try {
+    host.deleteLinkIfExists(bridge);
+  } finally {
+    host.close();
+  }
+  d.firewall().removeNetwork(name);
+}
+
+export const networkSetupVerb: Verb<ConnectArgs> = {
+  name: 'network setup',
+  describe: 'connect a container (OCI state on stdin): the createRuntime hook `network attach` installs',
+  positionals: [],
+  options: { ...STATE_DIR, ...CONNECT_OPTIONS },
+  async handler(_cli, args) {
+    const { parseHookState, setupContainerNetwork } = await import('../../plugins/network/container-network');
+    const state = parseHookState(fs.readFileSync(0, 'utf8'));
+    setupContainerNetwork(await deps(args.stateDir), state, args);
+  },
+};
+
+export const networkTeardownVerb: Verb<{ id?: string; stateDir: string }> = {
+  name: 'network teardown',
+  describe: 'disconnect a container (its ID, or OCI state on stdin): the poststop hook; nothing to do is fine',
+  positionals: [{ name: 'id', default: '' }],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    const { parseHookState, teardownContainerNetwork } = await import('../../plugins/network/container-network');
+    const id = args.id ? args.id : parseHookState(fs.readFileSync(0, 'utf8')).id;
+    teardownContainerNetwork(await deps(args.stateDir), id);
+  },
+};
+
+export const networkAttachVerb: Verb<ConnectArgs & { bundle: string }> = {
+  name: 'network attach',
+  describe: 'wire a bundle\'s config.json to a network: namespace, hooks and /etc files',
+  positionals: [{ name: 'bundle' }],
+  options: { ...STATE_DIR, ...CONNECT_OPTIONS },
+  async handler(cli, args) {
+    const [{ attachToConfig, networkFilesDir, NETWORK_FILES }, { parseNetworkMode }, { tsrunLauncher }, { parsePublish }, { parseAddHost }] = await Promise.all([
+      import('../../plugins/network/attach'), import('../../plugins/network/network-mode'), import('../network-context'),
+      import('../../plugins/network/publish'), import('../../plugins/network/container-files'),
+    ]);
+    const bundle = path.resolve(args.bundle);
+    const configPath = path.join(bundle, 'config.json');
+    const { parseJsonLossless } = await import('../../spec/json');
+    const config = parseJsonLossless(fs.readFileSync(configPath, 'utf8'), configPath) as import('../../spec/types').Spec;
+    const mode = parseNetworkMode(args.network);
+    // Check what setup would refuse now, not when the container starts.
+    args.publish.forEach(parsePublish);
+    args.addHost.forEach(parseAddHost);
+    if (mode.kind === 'bridge') {
+      const { store } = await deps(args.stateDir);
+      const network = mode.network === 'tsrun0' ? store.ensureDefault() : store.get(mode.network);
+      if (args.ip !== undefined) {
+        const [{ contains, parseIPv4 }, { subnetOf }] = await Promise.all([import('../../plugins/network/ipv4'), import('../../plugins/network/network-store')]);
+        if (!contains(subnetOf(network), parseIPv4(args.ip, '--ip'))) throw new RuntimeError('usage', `--ip ${args.ip}: outside network ${JSON.stringify(network.name)} (${network.subnet})`);
+      }
+    } else if (args.ip !== undefined || args.publish.length > 0) {
+      throw new RuntimeError('usage', `--ip and --publish need a bridge network, not --network ${args.network}`);
+    }
+    let target: { pid: number; filesDir?: string } | undefined;
+    if (mode.kind === 'container') {
+      const { inspectContainer } = await import('../../container/inspect');
+      const view = inspectContainer(cli.context(), mode.id);
+      if (view.status !== 'running' && view.status !== 'created') throw new RuntimeError('state', `--network container:${mode.id}: the container is ${view.status}, not running`);
+      const filesDir = networkFilesDir(view.state.bundle);
+      target = { pid: view.state.initPid, filesDir: fs.existsSync(path.join(filesDir, 'hosts')) ? filesDir : undefined };
+    }
+    const request = { mode, ip: args.ip, publish: args.publish, hostname: args.hostname, dns: args.dns, addHost: args.addHost };
+    const next = attachToConfig(config, request, { bundle, tsrun: tsrunLauncher(), stateDir: path.resolve(args.stateDir), target });
+    if (mode.kind === 'bridge' || mode.kind === 'none') {
+      // The files exist before create bind-mounts them; setup fills them in place.
+      const dir = networkFilesDir(bundle);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      for (const name of NETWORK_FILES) fs.writeFileSync(path.join(dir, name), '', { flag: 'a' });
+    }
+    const temporary = `${configPath}.tsrun-${process.pid}`;
+    fs.writeFileSync(temporary, `${JSON.stringify(next, null, 2)}\n`);
+    fs.renameSync(temporary, configPath);
+  },
+};
+
+export const NETWORK_VERBS = [
+  networkCreateVerb, networkListVerb, networkInspectVerb, networkRemoveVerb, networkPruneVerb, networkSetupVerb, networkTeardownVerb, networkAttachVerb,
+];
