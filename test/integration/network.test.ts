@@ -171,5 +171,24 @@ describe.skipIf(skip !== undefined)(`tsrun network${skip ? ` (skipped: ${skip})`
     expect(taken.stderr).toContain('8082');
     expect(fs.existsSync(sb.containerDir(id))).toBe(false);
     expect(Object.keys(JSON.parse(net('inspect', 'web').stdout)[0].containers)).toEqual([holder]);
+
+    // A network with a container attached cannot be removed.
+    const busy = net('rm', 'web');
+    expect(busy.status).not.toBe(0);
+    expect(busy.stderr.trim()).toBe(`network "web" is in use by container ${holder}: remove them first`);
+    expect(net('ls', '-q').stdout.split('\n')).toContain('web');
+  });
+
+  it('a host port some process on the host listens on is refused, and nothing is left', async () => {
+    const listener = spawn('nsenter', [`--net=/run/netns/${HOST}`, '/bin/busybox', 'nc', '-l', '-p', '8083'], { stdio: 'ignore' });
+    servers.push(listener.pid!);
+    await waitUntil(() => sh(`ip netns exec ${HOST} cat /proc/net/tcp /proc/net/tcp6`).includes(':1F93 '), 10_000, 'the host listener');
+    const id = sb.newId('busy');
+    const r = sb.tsrun(['create', '-b', netBundle(['sleep', '100'], ['--publish', '8083:80']), id]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('host port 8083');
+    expect(fs.existsSync(sb.containerDir(id))).toBe(false);
+    expect(JSON.parse(net('inspect', 'tsrun0').stdout)[0].containers).toEqual({});
+    expect(sh(`ip -n ${HOST} -o link show`)).not.toContain(hostVethName(id));
   });
 });
