@@ -1,5 +1,5 @@
 import { RuntimeError } from '../errors';
-import { SyscallError } from './errno';
+import { Errno, SyscallError } from './errno';
 import { errno, koffi, rawSyscall } from './libc';
 
 /**
@@ -46,6 +46,8 @@ const INSN_SIZE = 8;
 const LOG_SIZE = 256 * 1024;
 /** How many verifier log lines a load error quotes (the last ones say what was refused). */
 const LOG_LINES = 12;
+/** How often a load interrupted by a pending signal (EAGAIN) is repeated before the EAGAIN is reported. */
+const LOAD_ATTEMPTS = 5;
 
 function bpf(command: number, attr: Buffer): number {
   return rawSyscall(BPF_SYSCALL_NUMBER, 'int', command, 'void *', attr, 'unsigned int', ATTR_SIZE);
@@ -77,8 +79,15 @@ function tryLoad(insns: Buffer, license: string, logSize: number): { fd: number;
     buffer.writeUInt32LE(logSize, 28); // log_size
     buffer.writeBigUInt64LE(address(buffer, logOffset), 32); // log_buf
   }
-  const fd = bpf(BPF_PROG_LOAD, buffer);
-  const failure = fd < 0 ? errno() : 0;
+  // The verifier gives up with EAGAIN when a signal is pending for the calling thread (Node's threads get
+  // SIGCHLD, SIGWINCH, …); the same load succeeds or fails for real when repeated, as libbpf does.
+  let fd = -1;
+  let failure = 0;
+  for (let attempt = 0; attempt < LOAD_ATTEMPTS; attempt++) {
+    fd = bpf(BPF_PROG_LOAD, buffer);
+    failure = fd < 0 ? errno() : 0;
+    if (failure !== Errno.EAGAIN) break;
+  }
   let log = '';
   if (logSize > 0) {
     const end = buffer.indexOf(0, logOffset);
