@@ -1,6 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { RuntimeError } from '../errors';
-import { F_GETFL, F_SETFL, OpenFlags, SIGKILL } from '../linux/constants';
+import { CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFL, OpenFlags, SIGKILL } from '../linux/constants';
 import { errnoText, SyscallError } from '../linux/errno';
 import type { Sys } from '../linux/sys';
 import { describeWaitStatus } from '../ns/spawn-init';
@@ -303,11 +303,12 @@ function execHook(sys: Sys, fds: Fds, path: string, argv: string[], env: string[
     sys.dup2(stdin, 0);
     sys.dup2(stdout, 1);
     sys.dup2(stderr, 2);
-    // Nothing of tsrun's reaches the hook (lock files, the container's fifo, other pipes); the report pipe stays
-    // until execve closes it.
+    // Nothing of tsrun's reaches the hook (lock files, the container's fifo, other pipes): execve closes them.
+    // Marked, not closed: until execve succeeds this is still Node, and libuv wakes its loop through an eventfd
+    // among them (V8 posts a task when the heap grows); written after a close it aborts the child (EBADF), or
+    // after reuse of its number it writes into whatever got it. So a failed execve can still be reported.
     operation = 'close descriptors';
-    if (report > 3) sys.closeRange(3, report - 1, 0);
-    sys.closeRange(report + 1, 0xffffffff, 0);
+    sys.closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
     if (cwd !== undefined) {
       operation = `chdir ${cwd}`;
       sys.chdir(cwd);

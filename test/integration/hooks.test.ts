@@ -268,4 +268,16 @@ describe.skipIf(integrationSkipReason !== undefined)(`OCI hooks${integrationSkip
     expect(sb.tsrun(['delete', id]).status).toBe(0);
     expect(lab.order()).toEqual(['poststop']);
   });
+
+  it('a poststop hook that cannot be executed is reported by delete with the errno, not as a crash', () => {
+    // The forked child reports a failed execve itself; it once aborted there, after it had closed libuv's fds.
+    const id = sb.newId();
+    const hook = lab.script('not-executable.sh', 'exit 0');
+    fs.chmodSync(hook, 0o644);
+    expect(sb.tsrun(['create', '--bundle', sb.bundle(configWith({ poststop: [{ path: hook }] })), id]).status).toBe(0);
+    const deleted = sb.tsrun(['delete', id]);
+    expect(deleted.status).toBe(0);
+    expect(deleted.stderr).toContain(`poststop hook #0 (${hook}): exec: permission denied`);
+    expect(fs.existsSync(sb.containerDir(id))).toBe(false);
+  });
 });
