@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { SyscallError } from './errno';
 import { POLLIN, POLLHUP, SYSCALLS } from './constants';
 import { check, errno, fn, syscall } from './libc';
@@ -89,6 +89,14 @@ export interface Sys {
   mountFlagsOf(path: string): number;
   /** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring; false where the kernel has no keys. */
   joinSessionKeyring(name: string): boolean;
+  /**
+   * The eventfds libuv wakes its loops with (anon_inode:[eventfd] in /proc/self/fd). A forked child is still
+   * Node until it execs: V8 posts a task when the heap grows and libuv writes to such an fd. Closed, that write
+   * fails and libuv aborts the child; with its number reused by a later open, the write lands in that file. So
+   * a child that closes what tsrun had open keeps these: they hold no lock and no host path and are
+   * close-on-exec.
+   */
+  eventLoopWakeupFds(): number[];
   resetSignals(): void;
   execve(path: string, argv: string[], envp: string[]): never;
 }
@@ -417,6 +425,17 @@ export function createSys(): Sys {
       const e = errno();
       if (e === 38) return false; // ENOSYS: kernel built without keys
       throw new SyscallError('keyctl join session keyring', e, JSON.stringify(name));
+    },
+    eventLoopWakeupFds() {
+      const fds: number[] = [];
+      for (const name of readdirSync('/proc/self/fd')) {
+        try {
+          if (readlinkSync(`/proc/self/fd/${name}`) === 'anon_inode:[eventfd]') fds.push(Number(name));
+        } catch {
+          // the directory's own descriptor, closed again by now
+        }
+      }
+      return fds;
     },
     resetSignals() {
       // Node ignores SIGPIPE and SIGXFSZ and installs handlers; an ignored disposition survives execve, a

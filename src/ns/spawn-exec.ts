@@ -31,7 +31,7 @@ export function spawnExecProcess(sys: Sys, options: ExecSpawnOptions): { pid: nu
   const stage1 = sys.fork();
   if (stage1 === 0) {
     runChild(sys, writeFd, () => {
-      closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...options.joins.map((j) => j.fd)]);
+      closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...options.joins.map((j) => j.fd), ...sys.eventLoopWakeupFds()]);
       if (options.placeStage1) {
         sendMessage(writeFd, { type: 'need-setup' });
         if (readSync(ackRead, Buffer.alloc(1), 0, 1, null) !== 1) throw new RuntimeError('spawn', 'exec: tsrun went away before setting up stage 1');

@@ -59,7 +59,7 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
     runChild(sys, writeFd, () => {
       // Whatever tsrun had open must not live on in the container's init: a held flock would block the next
       // tsrun call on this container, and any host fd is an escape route (CVE-2024-21626 class).
-      closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...joins.map((j) => j.fd)]);
+      closeAllExcept(sys, [0, 1, 2, writeFd, ackRead, ...options.keepFds, ...joins.map((j) => j.fd), ...sys.eventLoopWakeupFds()]);
       options.beforeNamespaces?.();
       if (joins.length > 0 && !options.userNamespace) {
         // Joining namespaces that already hold processes (another container's): they must not open

@@ -19,7 +19,7 @@ export function userNamespaceFd(sys: Sys, uidMappings: readonly IdMapping[], gid
   const helper = sys.fork();
   if (helper === 0) {
     runChild(sys, writeFd, () => {
-      closeAllExcept(sys, [0, 1, 2, writeFd, holdRead]);
+      closeAllExcept(sys, [0, 1, 2, writeFd, holdRead, ...sys.eventLoopWakeupFds()]);
       sys.unshare(CloneFlags.NEWUSER);
       sendMessage(writeFd, { type: 'need-setup' });
       readSync(holdRead, Buffer.alloc(1), 0, 1, null); // until tsrun is done (then it is killed)

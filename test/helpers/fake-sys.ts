@@ -238,6 +238,9 @@ export class FakeSys implements Sys {
   joinSessionKeyring(name: string): boolean {
     return this.call('joinSessionKeyring', [name], () => true);
   }
+  eventLoopWakeupFds(): number[] {
+    return this.call('eventLoopWakeupFds', [], () => []);
+  }
   resetSignals(): void {
     this.call('resetSignals', [], () => undefined);
   }

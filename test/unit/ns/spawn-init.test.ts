@@ -284,13 +284,17 @@ describe('spawnContainerInit', () => {
       sys.implement('cloneParent', () => 99);
       const flags = CloneFlags.NEWNS | CloneFlags.NEWPID | CloneFlags.NEWUTS;
       const extra = Math.max(writeFd, ackRead) + 3;
+      const wakeup = extra + 5;
+      sys.implement('eventLoopWakeupFds', () => [wakeup]);
       expect(exitCode(() => spawnContainerInit(sys, { ...options, newNamespaceFlags: flags, keepFds: [extra] }))).toBe(0);
       expect(sys.calls).toEqual([
         call('pipe'),
         call('pipe'),
         call('fork'),
-        // Kept: stdio, the sync write end, the ack read end and keepFds.
-        ...ranges([0, 1, 2, writeFd, ackRead, extra]),
+        call('eventLoopWakeupFds'),
+        // Kept: stdio, the sync write end, the ack read end, keepFds and libuv's wakeup eventfd (the child is
+        // Node until it execs).
+        ...ranges([0, 1, 2, writeFd, ackRead, extra, wakeup]),
         call('close', ackRead),
         call('unshare', flags),
         call('cloneParent'),
@@ -313,6 +317,7 @@ describe('spawnContainerInit', () => {
         call('pipe'),
         call('pipe'),
         call('fork'),
+        call('eventLoopWakeupFds'),
         ...closing,
         // Joining another container's namespaces: non-dumpable first (/proc/<pid>/exe must not be reachable).
         call('prctl', Prctl.SET_DUMPABLE, 0),
@@ -331,7 +336,7 @@ describe('spawnContainerInit', () => {
         call('exit', 0),
       ]);
       // beforeNamespaces ran after the descriptors were closed and before anything else.
-      expect(order).toEqual([`before:${3 + closing.length}`]);
+      expect(order).toEqual([`before:${4 + closing.length}`]);
     });
 
     it('reports a failing setns and enters no further namespace', () => {
@@ -362,6 +367,7 @@ describe('spawnContainerInit', () => {
         call('pipe'),
         call('pipe'),
         call('fork'),
+        call('eventLoopWakeupFds'),
         ...ranges([0, 1, 2, writeFd, ackRead]),
         call('unshare', CloneFlags.NEWUSER),
         call('setresgid', 0),
