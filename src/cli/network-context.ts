@@ -9,9 +9,6 @@ import { detectFirewall, enableIpForwarding } from '../plugins/network/firewall'
 import { Ipam } from '../plugins/network/ipam';
 import { NetworkStore } from '../plugins/network/network-store';
 
-/** `tsrun network`'s state: networks, allocations and per-container records (default /var/lib/tsrun/network). */
-export const DEFAULT_NETWORK_DIR = '/var/lib/tsrun/network';
-
 /** The real dependencies of the network plugin, for a state directory. */
 export function networkDeps(stateDir: string): NetworkDeps {
   const store = new NetworkStore({ dir: stateDir, lock: createFileLock(createSys()) });

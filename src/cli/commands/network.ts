@@ -3,9 +3,14 @@ import path from 'node:path';
 import { RuntimeError } from '../../errors';
 import { printOut } from '../output';
 import type { FlagSpec, Verb } from '../verb';
-import { DEFAULT_NETWORK_DIR } from '../network-context';
 
-/** `tsrun network …`: Docker-style bridge networks for containers, wired in as OCI hooks (docs/network.md). */
+/** `tsrun network …`: Docker-style bridge networks for containers, wired in as OCI hooks (README, Networking). */
+
+/**
+ * Networks, allocations and per-container records. Declared here, not in network-context.ts: this file is loaded
+ * by every tsrun call (the verb table), the plugin only by network verbs.
+ */
+const DEFAULT_NETWORK_DIR = '/var/lib/tsrun/network';
 
 const STATE_DIR: Record<string, FlagSpec> = {
   'state-dir': { type: 'string', default: DEFAULT_NETWORK_DIR, describe: 'where networks and allocations are kept' },
