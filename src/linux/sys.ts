@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { SyscallError } from './errno';
 import { POLLIN, POLLHUP, SYSCALLS } from './constants';
 import { check, errno, fn, syscall } from './libc';
+import { makeDev, mknodat } from './fs-at';
 import { cloneTree, detachedTmpfs, moveMountFd, mountSetattrFd } from './openat2';
 
 /**
@@ -233,17 +234,9 @@ export function createSys(): Sys {
       check(fn('int setdomainname(const char *, size_t)')(name, Buffer.byteLength(name)), 'setdomainname', JSON.stringify(name));
     },
     mknod(path, mode, major, minor) {
-      // makedev() as glibc defines it for 32-bit majors/minors.
-      const dev = (BigInt(major & 0xfffff000) << 32n) | (BigInt(major & 0xfff) << 8n)
-        | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff);
-      check(fn('int mknod(const char *, uint32_t, uint64_t)')(path, mode, dev), 'mknod', `\`${path}\``);
+      check(fn('int mknod(const char *, uint32_t, uint64_t)')(path, mode, makeDev(major, minor)), 'mknod', `\`${path}\``);
     },
-    mknodat(dirFd, name, mode, major, minor) {
-      // makedev() as in mknod above.
-      const dev = (BigInt(major & 0xfffff000) << 32n) | (BigInt(major & 0xfff) << 8n)
-        | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff);
-      check(fn('int mknodat(int, const char *, uint32_t, uint64_t)')(dirFd, name, mode, dev), 'mknodat', `${JSON.stringify(name)} (at fd ${dirFd})`);
-    },
+    mknodat: (dirFd, name, mode, major, minor) => mknodat(dirFd, name, mode, major, minor),
     mkfifo(path, mode) {
       check(fn('int mkfifo(const char *, uint32_t)')(path, mode), 'mkfifo', `\`${path}\``);
     },

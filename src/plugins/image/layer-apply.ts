@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import tarStream from 'tar-stream';
+import { RuntimeError } from '../../errors';
+import { MediaTypes } from '../../spec/image-types';
+import { classifyEntry, type TarHeader } from './layer-entry';
+import type { RootfsWriter } from './rootfs-writer';
+
+/**
+ * Applies one layer blob to a tree: decompresses it as its media type says, hashes the uncompressed tar (the
+ * layer's DiffID, which the image config lists and the caller compares), and hands each entry to the writer.
+ * A failure leaves the tree half-written: the caller removes it.
+ */
+
+export type LayerCompression = 'none' | 'gzip' | 'zstd';
+
+const COMPRESSION_BY_MEDIA_TYPE: ReadonlyMap<string, LayerCompression> = new Map([
+  [MediaTypes.layerTar, 'none'],
+  [MediaTypes.layerGzip, 'gzip'],
+  [MediaTypes.layerZstd, 'zstd'],
+  [MediaTypes.dockerLayerTar, 'none'],
+  [MediaTypes.dockerLayerGzip, 'gzip'],
+  // The "non-distributable" variants (deprecated, still valid) are the same bytes.
+  ['application/vnd.oci.image.layer.nondistributable.v1.tar', 'none'],
+  ['application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'gzip'],
+  ['application/vnd.oci.image.layer.nondistributable.v1.tar+zstd', 'zstd'],
+  ['application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'gzip'],
+]);
+
+/** How a layer of this media type is compressed; a media type that is not a layer is an error. */
+export function layerCompression(mediaType: string, label: string): LayerCompression {
+  const compression = COMPRESSION_BY_MEDIA_TYPE.get(mediaType);
+  if (compression === undefined) {
+    throw new RuntimeError('image', `${label}: media type ${JSON.stringify(mediaType)} is not a layer tsrun can apply (tar, tar+gzip or tar+zstd)`);
+  }
+  return compression;
+}
+
+function decompressor(compression: LayerCompression): NodeJS.ReadWriteStream | undefined {
+  if (compression === 'gzip') return zlib.createGunzip();
+  if (compression === 'zstd') return zlib.createZstdDecompress();
+  return undefined;
+}
+
+export interface AppliedLayer {
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  entries: number;
+}
+
+/** Reads the blob through to its end (so its digest is checked) while the writer applies its entries. */
+export async function applyLayer(blob: Readable, compression: LayerCompression, writer: RootfsWriter, label: string): Promise<AppliedLayer> {
+  const decompress = decompressor(compression);
+  const tar: Readable = decompress ? (blob.pipe(decompress) as unknown as Readable) : blob;
+  // A failing blob (digest or size) must fail the whole application; pipe() does not pass errors on.
+  if (decompress) blob.on('error', (error) => (decompress as unknown as Readable).destroy(error));
+  const hash = createHash('sha256');
+  const extract = tarStream.extract();
+
+  const feeding = (async () => {
+    try {
+      for await (const chunk of tar) {
+        hash.update(chunk as Buffer);
+        if (!extract.write(chunk as Buffer)) await once(extract, 'drain');
+      }
+      (extract as unknown as NodeJS.WritableStream).end();
+    } catch (error) {
+      extract.destroy(asLayerError(error, label, compression) as Error);
+    }
+  })();
+
+  let entries = 0;
+  writer.beginLayer(label);
+  try {
+    for await (const entry of extract) {
+      const classified = classifyEntry(entry.header as TarHeader, label);
+      await writer.write(classified, entry as AsyncIterable<Buffer>);
+      // Whatever the writer did not read (a directory's or a link's empty body) is skipped.
+      for await (const chunk of entry) void chunk;
+      entries++;
+    }
+    writer.endLayer();
+  } catch (error) {
+    tar.destroy();
+    throw asLayerError(error, label, compression);
+  } finally {
+    await feeding;
+  }
+  return { diffId: `sha256:${hash.digest('hex')}`, entries };
+}
+
+/** Errors of zlib and tar-stream as one line naming the layer; tsrun's own errors pass through. */
+function asLayerError(error: unknown, label: string, compression: LayerCompression): unknown {
+  if (error instanceof RuntimeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const what = compression === 'none' ? 'tar' : `${compression}-compressed tar`;
+  return new RuntimeError('image', `${label}: not a valid ${what}: ${message}`, { cause: error });
+}
