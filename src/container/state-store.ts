@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Phrases, RuntimeError, describeValue } from '../errors';
 import { realtimeNanoseconds } from '../linux/clock';
-import { SyscallError, nodeErrorCode } from '../linux/errno';
+import { fsSyscallError, writeFileAtomic } from '../linux/atomic-file';
+import { Errno, SyscallError, nodeErrorCode } from '../linux/errno';
 import { isValidContainerId, validateContainerId } from './container-id';
 
 /** What tsrun persists per container in <root>/<id>/state.json. */
@@ -43,13 +44,6 @@ export const STATE_FILE = 'state.json';
 export const LOCK_DIR_NAME = '@locks';
 /** Number of lock files ids are spread over (see withLock). Part of the on-disk contract: never change it. */
 export const LOCK_STRIPES = 256;
-
-function toSyscallError(operation: string, file: string, error: unknown): unknown {
-  if (typeof error === 'object' && error !== null && 'errno' in error && typeof error.errno === 'number') {
-    return new SyscallError(operation, Math.abs(error.errno), `\`${file}\``);
-  }
-  return error;
-}
 
 function notFound(id: string): RuntimeError {
   return new RuntimeError('not-found', `container ${JSON.stringify(id)} does not exist`);
@@ -107,7 +101,7 @@ function removeTree(target: string, device: number): void {
     stat = fs.lstatSync(target);
   } catch (error) {
     if (nodeErrorCode(error) === 'ENOENT') return;
-    throw toSyscallError('lstat', target, error);
+    throw fsSyscallError('lstat', target, error);
   }
   try {
     if (!stat.isDirectory()) {
@@ -122,7 +116,7 @@ function removeTree(target: string, device: number): void {
   } catch (error) {
     if (error instanceof RuntimeError) throw error;
     if (nodeErrorCode(error) === 'ENOENT') return; // removed concurrently: the goal is reached
-    throw toSyscallError('remove', target, error);
+    throw fsSyscallError('remove', target, error);
   }
 }
 
@@ -179,7 +173,7 @@ export class StateStore {
     try {
       fs.mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     } catch (error) {
-      throw toSyscallError('mkdir', this.#root, error);
+      throw fsSyscallError('mkdir', this.#root, error);
     }
   }
 
@@ -193,7 +187,7 @@ export class StateStore {
       if (nodeErrorCode(error) === 'EEXIST') {
         throw new RuntimeError('exists', `container with given ID already exists: ${JSON.stringify(id)}`);
       }
-      throw toSyscallError('mkdir', dir, error);
+      throw fsSyscallError('mkdir', dir, error);
     }
     // The umask may have taken bits away; 0700 exactly, whatever the caller's umask.
     fs.chmodSync(dir, 0o700);
@@ -207,7 +201,7 @@ export class StateStore {
       return fs.lstatSync(dir).isDirectory();
     } catch (error) {
       if (nodeErrorCode(error) === 'ENOENT') return false;
-      throw toSyscallError('lstat', dir, error);
+      throw fsSyscallError('lstat', dir, error);
     }
   }
 
@@ -225,7 +219,7 @@ export class StateStore {
       if (code === 'ELOOP' || code === 'ENOTDIR') {
         throw new RuntimeError('not-found', `container ${JSON.stringify(id)} does not exist: ${dir} is not a directory (a symlink there is never followed)`);
       }
-      throw toSyscallError('open', dir, error);
+      throw fsSyscallError('open', dir, error);
     }
   }
 
@@ -239,7 +233,7 @@ export class StateStore {
     } catch (error) {
       const code = nodeErrorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(id);
-      throw toSyscallError('read', file, error);
+      throw fsSyscallError('read', file, error);
     } finally {
       fs.closeSync(dirFd);
     }
@@ -270,31 +264,13 @@ export class StateStore {
       const detail = error instanceof Error ? error.message : String(error);
       throw new RuntimeError('internal', `cannot serialise the state of ${JSON.stringify(id)}: ${detail}`);
     }
-    const target = path.join(dir, STATE_FILE);
-    const temporary = path.join(dir, `.${STATE_FILE}.${process.pid}.${process.hrtime.bigint()}`);
-    let fd: number;
     try {
-      fd = fs.openSync(temporary, 'wx', 0o600);
+      writeFileAtomic(dir, STATE_FILE, text);
     } catch (error) {
-      if (nodeErrorCode(error) === 'ENOENT') throw notFound(id);
-      throw toSyscallError('open', temporary, error);
+      // No directory to write into: the container was deleted meanwhile.
+      if (error instanceof SyscallError && error.operation === 'open' && error.errno === Errno.ENOENT) throw notFound(id);
+      throw error;
     }
-    let step = 'write';
-    try {
-      try {
-        fs.writeFileSync(fd, text);
-        step = 'fsync';
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      step = 'rename';
-      fs.renameSync(temporary, target);
-    } catch (error) {
-      fs.rmSync(temporary, { force: true });
-      throw toSyscallError(step, step === 'rename' ? target : temporary, error);
-    }
-    syncDirectory(dir);
   }
 
   /** rm -rf of the container directory, and only of it (see removeTree). Missing is fine. */
@@ -311,7 +287,7 @@ export class StateStore {
       device = stat.dev;
     } catch (error) {
       if (nodeErrorCode(error) === 'ENOENT') return;
-      throw toSyscallError('remove', dir, error);
+      throw fsSyscallError('remove', dir, error);
     }
     removeTree(dir, device);
   }
@@ -327,7 +303,7 @@ export class StateStore {
       entries = fs.readdirSync(this.#root, { withFileTypes: true });
     } catch (error) {
       if (nodeErrorCode(error) === 'ENOENT') return [];
-      throw toSyscallError('readdir', this.#root, error);
+      throw fsSyscallError('readdir', this.#root, error);
     }
     const result: ListEntry[] = [];
     for (const entry of entries) {
@@ -385,7 +361,7 @@ export class StateStore {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     } catch (error) {
-      throw toSyscallError('mkdir', path.dirname(file), error);
+      throw fsSyscallError('mkdir', path.dirname(file), error);
     }
     const handle = this.#lock(file);
     this.#held.set(file, 1);
@@ -405,15 +381,3 @@ function checkedResult<T>(value: T): T {
   return value;
 }
 
-/** Makes the rename durable (the directory entry itself); best effort, some filesystems refuse fsync on a directory. */
-function syncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // The new state is in place and visible already; only its durability across a power loss is at stake.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LockFn } from '../../container/state-store';
 import { RuntimeError, describeValue } from '../../errors';
-import { SyscallError, nodeErrorCode } from '../../linux/errno';
+import { fsSyscallError, syncDirectory, writeFileAtomic } from '../../linux/atomic-file';
+import { nodeErrorCode } from '../../linux/errno';
 import {
   type Cidr,
   broadcastAddress,
@@ -153,31 +154,7 @@ export function defaultBridgeName(name: string): string {
  * never a partial file, even after a crash. The temporary file is removed on every failure. Shared with the IPAM.
  */
 export function writeJsonAtomic(dir: string, fileName: string, value: unknown): void {
-  const text = `${JSON.stringify(value, null, 2)}\n`;
-  const target = path.join(dir, fileName);
-  const temporary = path.join(dir, `.${fileName}.${process.pid}.${process.hrtime.bigint()}`);
-  let fd: number;
-  try {
-    fd = fs.openSync(temporary, 'wx', 0o600);
-  } catch (error) {
-    throw toSyscallError('open', temporary, error);
-  }
-  let step = 'write';
-  try {
-    try {
-      fs.writeFileSync(fd, text);
-      step = 'fsync';
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    step = 'rename';
-    fs.renameSync(temporary, target);
-  } catch (error) {
-    fs.rmSync(temporary, { force: true });
-    throw toSyscallError(step, step === 'rename' ? target : temporary, error);
-  }
-  syncDirectory(dir);
+  writeFileAtomic(dir, fileName, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Removes `<dir>/<fileName>`; false when it was not there. Shared with the IPAM. */
@@ -187,7 +164,7 @@ export function unlinkDurably(dir: string, fileName: string): boolean {
     fs.unlinkSync(file);
   } catch (error) {
     if (nodeErrorCode(error) === 'ENOENT') return false;
-    throw toSyscallError('unlink', file, error);
+    throw fsSyscallError('unlink', file, error);
   }
   syncDirectory(dir);
   return true;
@@ -200,7 +177,7 @@ export function readOwnFile(dir: string, fileName: string): string | undefined {
     return fs.readFileSync(file, { encoding: 'utf8', flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW });
   } catch (error) {
     if (nodeErrorCode(error) === 'ENOENT') return undefined;
-    throw toSyscallError('read', file, error);
+    throw fsSyscallError('read', file, error);
   }
 }
 
@@ -209,7 +186,7 @@ export function ensurePrivateDir(dir: string): void {
   try {
     if (fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) fs.chmodSync(dir, 0o700); // despite umask
   } catch (error) {
-    throw toSyscallError('mkdir', dir, error);
+    throw fsSyscallError('mkdir', dir, error);
   }
 }
 
@@ -460,7 +437,7 @@ export class NetworkStore {
       return true;
     } catch (error) {
       if (nodeErrorCode(error) === 'ENOENT') return false;
-      throw toSyscallError('lstat', path.join(this.networksDir, fileOf(name)), error);
+      throw fsSyscallError('lstat', path.join(this.networksDir, fileOf(name)), error);
     }
   }
 
@@ -477,7 +454,7 @@ export class NetworkStore {
       entries = fs.readdirSync(this.networksDir);
     } catch (error) {
       if (nodeErrorCode(error) === 'ENOENT') return [];
-      throw toSyscallError('readdir', this.networksDir, error);
+      throw fsSyscallError('readdir', this.networksDir, error);
     }
     return entries
       .filter((entry) => entry.endsWith('.json'))
@@ -616,22 +593,3 @@ function checkRecord(text: string, name: string, file: string): NetworkRecord {
   return record as unknown as NetworkRecord;
 }
 
-function toSyscallError(operation: string, file: string, error: unknown): unknown {
-  if (typeof error === 'object' && error !== null && 'errno' in error && typeof error.errno === 'number') {
-    return new SyscallError(operation, Math.abs(error.errno), `\`${file}\``);
-  }
-  return error;
-}
-
-/** Makes a rename or unlink durable; best effort, some filesystems refuse fsync on a directory. */
-function syncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // The change is in place and visible already; only its durability across a power loss is at stake.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
