@@ -16,7 +16,7 @@ import type { Sys } from '../linux/sys';
 import { buildPlan, type ContainerPlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import { loadConfig } from '../spec/validate';
-import { validateContainerId } from './container-id';
+import { validateContainerId } from '../spec/container-id';
 import type { RuntimeContext } from './context';
 import { execFifoPath } from './exec-fifo';
 import { configPath } from './inspect';

@@ -4,7 +4,7 @@ import { Phrases, RuntimeError, describeValue } from '../errors';
 import { realtimeNanoseconds } from '../linux/clock';
 import { fsSyscallError, writeFileAtomic } from '../linux/atomic-file';
 import { Errno, SyscallError, nodeErrorCode } from '../linux/errno';
-import { isValidContainerId, validateContainerId } from './container-id';
+import { isValidContainerId, validateContainerId } from '../spec/container-id';
 
 /** What tsrun persists per container in <root>/<id>/state.json. */
 export interface StoredState {

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isValidContainerId } from '../../src/container/container-id';
+import { isValidContainerId } from '../../src/spec/container-id';
 import { integrationSkipReason, needsPrivilege, processAlive, rootlessRun, runSync, Sandbox, TSRUN, waitUntil, type Config, type Result } from '../helpers/tsrun';
 
 /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { validateContainerId } from '../../container/container-id';
+import { validateContainerId } from '../../spec/container-id';
 import { RuntimeError } from '../../errors';
 import { ensurePrivateDir, readOwnFile, unlinkDurably, writeJsonAtomic } from './network-store';
 import type { PublishSpec } from './publish';

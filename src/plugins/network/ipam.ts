@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { validateContainerId } from '../../container/container-id';
+import { validateContainerId } from '../../spec/container-id';
 import { RuntimeError, describeValue } from '../../errors';
 import {
   type NetworkRecord,

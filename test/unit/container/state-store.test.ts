@@ -7,7 +7,7 @@ import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeError } from '../../../src/errors';
 import { errorOf } from '../../helpers/errors';
-import { isValidContainerId } from '../../../src/container/container-id';
+import { isValidContainerId } from '../../../src/spec/container-id';
 import {
   LOCK_DIR_NAME,
   StateStore,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CONTAINER_ID_LENGTH, isValidContainerId, validateContainerId } from '../../../src/container/container-id';
+import { MAX_CONTAINER_ID_LENGTH, isValidContainerId, validateContainerId } from '../../../src/spec/container-id';
 import { errorOf } from '../../helpers/errors';
 
 describe('validateContainerId', () => {
