@@ -49,4 +49,24 @@ describe('compileSchemas', () => {
       expect(schema.$id).toBe(`https://schemas.tsrun.invalid/runtime-spec/v1.2.1/${name}`);
     }
   });
+
+  it('compiles src/spec/schema-image into its own module, leaving the runtime validators without image-spec code', async () => {
+    await (await compiler())(ROOT);
+    const code = readFileSync(path.join(GENERATED, 'image-validators.js'), 'utf8');
+    const imports = [...code.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
+    for (const spec of imports) expect(spec).toMatch(/^ajv\/dist\/runtime\/[a-z0-9_]+\.js$/);
+    expect(code).not.toMatch(/\brequire\(/);
+    const names = ['validateImageLayout', 'validateImageIndex', 'validateImageManifest', 'validateImageConfig', 'validateContentDescriptor'];
+    for (const name of names) expect(code).toContain(`export const ${name} = `);
+    const declarations = readFileSync(path.join(GENERATED, 'image-validators.d.ts'), 'utf8');
+    for (const name of names) expect(declarations).toContain(`export declare const ${name}: CompiledValidator;`);
+    expect(readFileSync(path.join(GENERATED, 'validators.js'), 'utf8')).not.toContain('image-spec');
+
+    const dir = path.join(ROOT, 'src', 'spec', 'schema-image');
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+      const schema = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, unknown>;
+      expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+      expect(schema.$id).toBe(`https://schemas.tsrun.invalid/image-spec/v1.1.1/${name}`);
+    }
+  });
 });

@@ -1,0 +1,65 @@
+import { ConfigError } from '../errors';
+import type { ImageDocumentValidators } from '../plugins/image/image-source';
+import {
+  validateImageConfig,
+  validateImageIndex,
+  validateImageLayout,
+  validateImageManifest,
+  type CompiledValidator,
+} from './generated/image-validators';
+import type { ImageConfig, ImageIndex, ImageLayoutFile, ImageManifest } from './image-types';
+import { describeSchemaErrors } from './validate';
+
+/**
+ * Checks of the OCI image-spec v1.1 documents tsrun reads (oci-layout, index.json and other indexes, manifests,
+ * image configurations) against tsrun's own schemas (src/spec/schema-image, compiled ahead of time by
+ * scripts/compile-schemas.mjs into their own module, apart from the runtime-spec validators). A failure is one
+ * ConfigError line phrased like config.json's: `<where>: <JSON pointer> <expectation>, got <value>`, where
+ * `where` names the file (`index.json`, `blobs/sha256/<hex>`, ...).
+ */
+
+/** Parse an image document. Plain JSON.parse: a syntax error becomes `<where>: / is not valid JSON: <reason>`. */
+export function parseImageJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError('', `is not valid JSON: ${reason.replace(/\s+/g, ' ').trim()}`, { source: where });
+  }
+}
+
+function check(validator: CompiledValidator, doc: unknown, where: string): void {
+  if (validator(doc)) return;
+  const { pointer, message } = describeSchemaErrors(validator.errors ?? [], doc);
+  throw new ConfigError(pointer, message, { source: where });
+}
+
+/** The `oci-layout` file of an image layout. */
+export function validateImageLayoutDocument(doc: unknown, where: string): ImageLayoutFile {
+  check(validateImageLayout, doc, where);
+  return doc as ImageLayoutFile;
+}
+
+/** An image index (an image layout's index.json, or a blob it names). */
+export function validateImageIndexDocument(doc: unknown, where: string): ImageIndex {
+  check(validateImageIndex, doc, where);
+  return doc as ImageIndex;
+}
+
+export function validateImageManifestDocument(doc: unknown, where: string): ImageManifest {
+  check(validateImageManifest, doc, where);
+  return doc as ImageManifest;
+}
+
+export function validateImageConfigDocument(doc: unknown, where: string): ImageConfig {
+  check(validateImageConfig, doc, where);
+  return doc as ImageConfig;
+}
+
+/** The schema checks image sources apply to what they read (src/plugins/image/image-source.ts). */
+export const imageDocumentValidators: ImageDocumentValidators = {
+  layout: validateImageLayoutDocument,
+  index: validateImageIndexDocument,
+  manifest: validateImageManifestDocument,
+  config: validateImageConfigDocument,
+};
