@@ -23,12 +23,14 @@ try {
 
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 
-// Two bundles: cli.cjs parses every plain command line itself (src/cli/fast-path.ts); yargs-cli.cjs, with yargs,
-// gives help and the errors for the rest. main.ts requires the second by its built name: left external here.
-const separateYargsBundle = {
-  name: 'separate-yargs-bundle',
+// Three bundles: cli.cjs parses every plain command line itself (src/cli/fast-path.ts); yargs-cli.cjs, with yargs,
+// gives help and the errors for the rest; image-cli.cjs holds the image plugin (tar reader, image-spec
+// validators), loaded by `tsrun image` verbs only. The CLI requires the others by their built names: left
+// external here.
+const separateBundles = {
+  name: 'separate-bundles',
   setup(b) {
-    b.onResolve({ filter: /^\.\/yargs-cli\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: /^\.\/(yargs|image)-cli\.cjs$/ }, (args) => ({ path: args.path, external: true }));
   },
 };
 
@@ -69,7 +71,11 @@ await build({
   // thread pool, which cost ~13 ms of waiting per call with code splitting), and esbuild turns each dynamic
   // import() into a lazy initialiser, so a verb still evaluates only the modules it uses (start no schema
   // validator, state no yargs).
-  entryPoints: { cli: path.join(root, 'src', 'cli', 'main.ts'), 'yargs-cli': path.join(root, 'src', 'cli', 'yargs-main.ts') },
+  entryPoints: {
+    cli: path.join(root, 'src', 'cli', 'main.ts'),
+    'yargs-cli': path.join(root, 'src', 'cli', 'yargs-main.ts'),
+    'image-cli': path.join(root, 'src', 'cli', 'image-main.ts'),
+  },
   outdir: path.join(root, 'dist'),
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -84,7 +90,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',
-  plugins: [directBuiltins, separateYargsBundle],
+  plugins: [directBuiltins, separateBundles],
   banner: { js: "const __tsrunModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 

@@ -5,6 +5,7 @@ import { execVerb } from './commands/exec';
 import { featuresVerb } from './commands/features';
 import { killVerb } from './commands/kill';
 import { listVerb } from './commands/list';
+import { IMAGE_VERBS } from './commands/image';
 import { NETWORK_VERBS } from './commands/network';
 import { pauseVerb, resumeVerb } from './commands/pause';
 import { psVerb } from './commands/ps';
@@ -18,12 +19,13 @@ import type { Verb } from './verb';
 /** Every verb of the runtime, in the order `--help` lists them. Each handler loads what it needs when it runs. */
 export const VERBS: readonly Verb<never>[] = [
   createVerb, startVerb, stateVerb, killVerb, deleteVerb, runVerb, listVerb, specVerb, pauseVerb, resumeVerb, psVerb,
-  updateVerb, eventsVerb, execVerb, featuresVerb, ...NETWORK_VERBS,
+  updateVerb, eventsVerb, execVerb, featuresVerb, ...NETWORK_VERBS, ...IMAGE_VERBS,
 ].map((verb) => verb as unknown as Verb<never>);
 
 /** Groups of verbs named `<group> <verb>`, with what `--help` says of each group. */
 export const VERB_GROUPS: ReadonlyMap<string, string> = new Map([
   ['network', 'bridge networks for containers: create, ls, inspect, rm, prune, attach, setup, teardown'],
+  ['image', 'bundles from OCI images and docker save archives: unpack'],
 ]);
 
 /** The verbs by name and by alias (`ls`, `network ls`: a group verb's aliases are within its group). */

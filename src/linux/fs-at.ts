@@ -90,3 +90,11 @@ export function getxattrAt(dirFd: number, name: string, attribute: string): Buff
   const read = check(get(path, attribute, buffer, size), `${prefix}getxattr`, `${attribute} on ${where(dirFd, name)}`);
   return buffer.subarray(0, read);
 }
+
+const RENAME_NOREPLACE = 1;
+
+/** renameat2(RENAME_NOREPLACE): moves one entry to another directory; an existing target is an error (EEXIST). */
+export function renameNoReplace(oldDirFd: number, oldName: string, newDirFd: number, newName: string): void {
+  check(fn('int renameat2(int, const char *, int, const char *, unsigned int)')(oldDirFd, oldName, newDirFd, newName, RENAME_NOREPLACE), 'renameat2',
+    `${where(oldDirFd, oldName)} to ${where(newDirFd, newName)}`);
+}

@@ -50,7 +50,11 @@ export interface AppliedLayer {
   entries: number;
 }
 
-/** Reads the blob through to its end (so its digest is checked) while the writer applies its entries. */
+/**
+ * Reads the blob through to its end (so its digest is checked) while the writer applies its entries. When the
+ * tar cannot be read or an entry fails, the rest of the blob is still read: a blob that does not match its
+ * digest is reported as that, the cause of whatever else went wrong.
+ */
 export async function applyLayer(blob: Readable, compression: LayerCompression, writer: RootfsWriter, label: string): Promise<AppliedLayer> {
   const decompress = decompressor(compression);
   const tar: Readable = decompress ? (blob.pipe(decompress) as unknown as Readable) : blob;
@@ -58,16 +62,25 @@ export async function applyLayer(blob: Readable, compression: LayerCompression, 
   if (decompress) blob.on('error', (error) => (decompress as unknown as Readable).destroy(error));
   const hash = createHash('sha256');
   const extract = tarStream.extract();
+  const stopWriting = new AbortController();
 
-  const feeding = (async () => {
+  // Feeds the tar to the parser; after a failure it only reads on. Resolves with the stream's own error.
+  const feeding = (async (): Promise<unknown> => {
     try {
       for await (const chunk of tar) {
         hash.update(chunk as Buffer);
-        if (!extract.write(chunk as Buffer)) await once(extract, 'drain');
+        if (stopWriting.signal.aborted) continue;
+        try {
+          if (!extract.write(chunk as Buffer)) await once(extract, 'drain', { signal: stopWriting.signal });
+        } catch {
+          // the parser failed or was given up on: the main loop reports why; keep reading for the digest
+        }
       }
       (extract as unknown as NodeJS.WritableStream).end();
+      return undefined;
     } catch (error) {
       extract.destroy(asLayerError(error, label, compression) as Error);
+      return error;
     }
   })();
 
@@ -83,11 +96,13 @@ export async function applyLayer(blob: Readable, compression: LayerCompression, 
     }
     writer.endLayer();
   } catch (error) {
-    tar.destroy();
-    throw asLayerError(error, label, compression);
-  } finally {
-    await feeding;
+    stopWriting.abort();
+    extract.destroy();
+    const streamError = await feeding;
+    throw asLayerError(streamError instanceof RuntimeError ? streamError : error, label, compression);
   }
+  const streamError = await feeding;
+  if (streamError !== undefined) throw asLayerError(streamError, label, compression);
   return { diffId: `sha256:${hash.digest('hex')}`, entries };
 }
 
