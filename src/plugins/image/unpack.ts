@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../../errors';
@@ -8,7 +9,7 @@ import { fchmodat, fchownat, renameNoReplace } from '../../linux/fs-at';
 import { mkdirat, openat2, Resolve } from '../../linux/openat2';
 import { specToJson } from '../../spec/default-spec';
 import type { Mount, Spec } from '../../spec/types';
-import type { ImageDocumentValidators, ImageSource, TargetPlatform } from './image-source';
+import type { ImageDocumentValidators, ImageSource, ResolvedImage, TargetPlatform } from './image-source';
 import { applyLayer, layerCompression } from './layer-apply';
 import { openImageSource } from './open-image-source';
 import { resolveImageUser } from './passwd';
@@ -113,10 +114,22 @@ function ensureDirectoryInRootfs(root: number, dir: string): number {
 }
 
 /**
+ * `cp -a` of a directory: content, owners, modes, times, links and xattrs. An overlay of shared layers cannot
+ * give a directory of a lower layer away by rename (EXDEV), so its volumes get a copy.
+ */
+function copyTree(from: string, to: string): void {
+  const copied = spawnSync('cp', ['-a', '--no-target-directory', '--', from, to], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (copied.error || copied.status !== 0) {
+    const why = copied.error?.message ?? copied.stderr.trim().split('\n')[0] ?? `exit status ${copied.status}`;
+    throw new RuntimeError('image', `copying the image's ${from} into the volume ${to}: ${why}`);
+  }
+}
+
+/**
  * Moves what the rootfs has at `destination` (resolved inside the rootfs) into `volumeDir`, and leaves an empty
  * directory with the same owner and mode as the mount point. With nothing there, both are made empty (0755).
  */
-function seedVolume(rootfs: string, destination: string, volumesDir: string, name: string): void {
+function seedVolume(rootfs: string, destination: string, volumesDir: string, name: string, seeding: 'move' | 'copy'): void {
   const root = fs.openSync(rootfs, DIR_PATH);
   const volumes = fs.openSync(volumesDir, DIR_PATH);
   const parentPath = path.posix.dirname(destination);
@@ -125,7 +138,9 @@ function seedVolume(rootfs: string, destination: string, volumesDir: string, nam
   try {
     parent = ensureDirectoryInRootfs(root, parentPath);
     const existing = fs.lstatSync(`/proc/self/fd/${parent}/${base}`, { throwIfNoEntry: false });
-    if (existing?.isDirectory()) {
+    if (existing?.isDirectory() && seeding === 'copy') {
+      copyTree(`/proc/self/fd/${parent}/${base}`, path.join(volumesDir, name));
+    } else if (existing?.isDirectory()) {
       renameNoReplace(parent, base, volumes, name);
       mkdirat(parent, base, 0o700);
       fchownat(parent, base, existing.uid, existing.gid);
@@ -140,6 +155,36 @@ function seedVolume(rootfs: string, destination: string, volumesDir: string, nam
     fs.closeSync(volumes);
     fs.closeSync(root);
   }
+}
+
+/**
+ * BUNDLE/config.json for an image whose rootfs is ready: the image's user resolved through the rootfs's
+ * /etc/passwd and /etc/group, its configuration converted, each volume a bind mount of BUNDLE/volumes/<n> that
+ * takes over what the image has at that path: moved out of a rootfs of its own ('move'), copied out of an
+ * overlay of shared layers ('copy').
+ */
+export function writeBundleConfig(bundleDir: string, rootfs: string, image: ResolvedImage, base: Spec, seeding: 'move' | 'copy'): void {
+  const { config, manifest } = image;
+  const user = resolveImageUser(config.config?.User, {
+    passwd: readFileInRootfs(rootfs, 'etc/passwd'),
+    group: readFileInRootfs(rootfs, 'etc/group'),
+  });
+  const volumes: Array<{ destination: string; name: string }> = [];
+  const volumesDir = path.join(bundleDir, 'volumes');
+  const spec = runtimeConfigFromImage({
+    config, user, base, refName: image.refName, manifestAnnotations: manifest.annotations,
+    volumes: (destination, index): Mount => {
+      volumes.push({ destination, name: String(index) });
+      return { destination, type: 'bind', source: path.join(volumesDir, String(index)), options: ['rbind', 'rw'] };
+    },
+  });
+  // A container of an image writes to its rootfs, as with docker; `tsrun spec`'s default is read-only.
+  spec.root = { path: 'rootfs', readonly: false };
+  if (volumes.length > 0) {
+    fs.mkdirSync(volumesDir, { mode: 0o755 });
+    for (const volume of volumes) seedVolume(rootfs, volume.destination, volumesDir, volume.name, seeding);
+  }
+  writeFileAtomic(bundleDir, 'config.json', specToJson(spec), 0o644);
 }
 
 export async function unpackImage(sourcePath: string, bundle: string, options: UnpackOptions): Promise<UnpackResult> {
@@ -169,26 +214,7 @@ export async function unpackImage(sourcePath: string, bundle: string, options: U
       writer.close();
     }
 
-    const user = resolveImageUser(config.config?.User, {
-      passwd: readFileInRootfs(rootfs, 'etc/passwd'),
-      group: readFileInRootfs(rootfs, 'etc/group'),
-    });
-    const volumes: Array<{ destination: string; name: string }> = [];
-    const volumesDir = path.join(bundleDir, 'volumes');
-    const spec = runtimeConfigFromImage({
-      config, user, base: options.base, refName: source.image.refName, manifestAnnotations: manifest.annotations,
-      volumes: (destination, index): Mount => {
-        volumes.push({ destination, name: String(index) });
-        return { destination, type: 'bind', source: path.join(volumesDir, String(index)), options: ['rbind', 'rw'] };
-      },
-    });
-    // A container of an image writes to its rootfs, as with docker; `tsrun spec`'s default is read-only.
-    spec.root = { path: 'rootfs', readonly: false };
-    if (volumes.length > 0) {
-      fs.mkdirSync(volumesDir, { mode: 0o755 });
-      for (const volume of volumes) seedVolume(rootfs, volume.destination, volumesDir, volume.name);
-    }
-    writeFileAtomic(bundleDir, 'config.json', specToJson(spec), 0o644);
+    writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'move');
     return { manifestDigest: source.image.manifestDigest, configDigest: source.image.configDigest, refName: source.image.refName, layers: manifest.layers.length };
   } catch (error) {
     // Nothing of a failed unpack stays: what this call made goes, an empty BUNDLE the caller made stays.
