@@ -205,15 +205,21 @@ export const networkAttachVerb: Verb<ConnectArgs & { bundle: string }> = {
     }
     const request = { mode, ip: args.ip, publish: args.publish, hostname: args.hostname, dns: args.dns, addHost: args.addHost };
     const next = attachToConfig(config, request, { bundle, tsrun: tsrunLauncher(), stateDir: path.resolve(args.stateDir), target });
-    if (mode.kind === 'bridge' || mode.kind === 'none') {
-      // The files exist before create bind-mounts them; setup fills them in place.
-      const dir = networkFilesDir(bundle);
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-      for (const name of NETWORK_FILES) fs.writeFileSync(path.join(dir, name), '', { flag: 'a' });
+    // The files exist before create bind-mounts them; setup fills them in place. Made first, removed again if
+    // config.json cannot be replaced, so a failed attach leaves the bundle as it was.
+    const dir = networkFilesDir(bundle);
+    const madeDir = (mode.kind === 'bridge' || mode.kind === 'none') && !fs.existsSync(dir);
+    try {
+      if (mode.kind === 'bridge' || mode.kind === 'none') {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        for (const name of NETWORK_FILES) fs.writeFileSync(path.join(dir, name), '', { flag: 'a' });
+      }
+      const [{ writeFileAtomic }, { specToJson }] = await Promise.all([import('../../linux/atomic-file'), import('../../spec/default-spec')]);
+      writeFileAtomic(bundle, 'config.json', specToJson(next), 0o644);
+    } catch (error) {
+      if (madeDir) fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
     }
-    const temporary = `${configPath}.tsrun-${process.pid}`;
-    fs.writeFileSync(temporary, `${JSON.stringify(next, null, 2)}\n`);
-    fs.renameSync(temporary, configPath);
   },
 };
 
