@@ -1,19 +1,105 @@
-import { imageDocumentValidators } from '../spec/image-validate';
-import { defaultSpec } from '../spec/default-spec';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { RuntimeError } from '../errors';
 import { hostPlatform } from '../plugins/image/oci-layout';
-import { unpackImage, type UnpackResult } from '../plugins/image/unpack';
+import { ImageStore } from '../plugins/image/image-store';
+import type { ImageSource } from '../plugins/image/image-source';
+import { openImageSource } from '../plugins/image/open-image-source';
+import { layersInUse, umountOverlay, unpackOverlay } from '../plugins/image/overlay-bundles';
+import { isRef, type StoredImage } from '../plugins/image/store-records';
+import { unpackImage } from '../plugins/image/unpack';
+import { defaultSpec } from '../spec/default-spec';
+import { imageDocumentValidators } from '../spec/image-validate';
 
 /**
  * The image plugin's side of the `tsrun image` verbs, built as its own bundle (dist/image-cli.cjs, see
  * scripts/build.mjs): the tar reader, the image-spec validators and the layer code are loaded by image verbs
- * only, never by the container verbs every tsrun call pays for.
+ * only, never by the container verbs every tsrun call pays for. Here the plugin's parts are wired together.
  */
 
-export async function imageUnpack(source: string, bundle: string, ref: string | undefined): Promise<UnpackResult> {
-  return unpackImage(source, bundle, {
-    ref,
-    platform: hostPlatform(),
-    validators: imageDocumentValidators,
-    base: defaultSpec({ rootless: false }),
+function openStore(dir: string): ImageStore {
+  return new ImageStore(dir, { inUse: () => layersInUse(dir) });
+}
+
+/** The launcher hooks run: bin/tsrun of this installation (dist/ is beside bin/). */
+function tsrunLauncher(): string {
+  return fileURLToPath(new URL('../bin/tsrun', import.meta.url));
+}
+
+async function openSource(path: string, ref: string | undefined, tmpParent: string): Promise<ImageSource> {
+  return openImageSource(path, { ref, tmpParent, validators: imageDocumentValidators, platform: hostPlatform() });
+}
+
+export interface LoadResult {
+  image: StoredImage;
+  layersUnpacked: number;
+  layersReused: number;
+}
+
+/** Imports an archive or layout into the store, named by `refs` or else by the name it has in the source. */
+async function load(storeDir: string, sourcePath: string, sourceRef: string | undefined, refs: string[]): Promise<LoadResult> {
+  fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+  const source = await openSource(sourcePath, sourceRef, storeDir);
+  try {
+    const names = refs.length > 0 ? refs : source.image.refName !== undefined && isRef(source.image.refName) ? [source.image.refName] : [];
+    return await openStore(storeDir).importImage(source, names);
+  } finally {
+    source.close();
+  }
+}
+
+export async function imageLoad(storeDir: string, sourcePath: string, sourceRef: string | undefined, refs: string[]): Promise<LoadResult> {
+  return load(storeDir, sourcePath, sourceRef, refs);
+}
+
+export function imageList(storeDir: string): StoredImage[] {
+  return openStore(storeDir).list();
+}
+
+export function imageInspect(storeDir: string, names: string[]): unknown[] {
+  const store = openStore(storeDir);
+  return names.map((name) => {
+    const image = store.resolve(name);
+    const source = store.openImage(image.manifestDigest);
+    return { ...image, config: source.image.config };
   });
+}
+
+export function imageRemove(storeDir: string, names: string[], force: boolean): string[] {
+  const store = openStore(storeDir);
+  const lines: string[] = [];
+  for (const name of names) {
+    const result = store.remove(name, { force });
+    for (const ref of result.untagged) lines.push(`Untagged: ${ref}`);
+    if (result.removed) lines.push(`Deleted: ${result.removed.configDigest}`);
+  }
+  return lines;
+}
+
+export function imagePrune(storeDir: string): ReturnType<ImageStore['prune']> {
+  return openStore(storeDir).prune({ untagged: true });
+}
+
+export interface UnpackArgs {
+  ref?: string;
+  overlay: boolean;
+  umountOnStop: boolean;
+  storeDir: string;
+}
+
+export async function imageUnpack(source: string, bundle: string, args: UnpackArgs): Promise<{ manifestDigest: string }> {
+  const base = defaultSpec({ rootless: false });
+  if (!args.overlay) {
+    if (args.umountOnStop) throw new RuntimeError('usage', '--umount-on-stop goes with --overlay');
+    return unpackImage(source, bundle, { ref: args.ref, platform: hostPlatform(), validators: imageDocumentValidators, base });
+  }
+  // A path is loaded into the store first; anything else names an image already there.
+  let name = source;
+  if (fs.existsSync(source)) name = (await load(args.storeDir, source, args.ref, [])).image.manifestDigest;
+  const umountOnStop = args.umountOnStop ? { tsrun: tsrunLauncher(), storeDir: args.storeDir } : undefined;
+  return unpackOverlay(openStore(args.storeDir), args.storeDir, name, bundle, { base, umountOnStop });
+}
+
+export function imageUmount(storeDir: string, bundle: string): void {
+  umountOverlay(storeDir, bundle);
 }

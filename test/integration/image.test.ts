@@ -21,10 +21,15 @@ const [rootlessSkip, rootlessNote] = needsPrivilege('tsrun image unpack writes f
 describe.skipIf(integrationSkipReason !== undefined || rootlessSkip)(`tsrun image unpack${integrationSkipReason ? ` (skipped: ${integrationSkipReason})` : rootlessNote}`, () => {
   let sb: Sandbox;
   let counter = 0;
+  /** Bundles with an overlay rootfs: unmounted before the sandbox goes, also when a test failed. */
+  const overlayBundles: string[] = [];
   beforeAll(() => {
     sb = new Sandbox('tsrun-image');
   });
-  afterAll(() => sb.cleanup());
+  afterAll(() => {
+    for (const bundle of overlayBundles) sb.tsrun(['image', 'umount', '--state-dir', path.join(sb.dir, 'store'), bundle]);
+    sb.cleanup();
+  });
 
   const newPath = (name: string) => path.join(sb.dir, `${name}-${++counter}`);
 
@@ -193,5 +198,67 @@ describe.skipIf(integrationSkipReason !== undefined || rootlessSkip)(`tsrun imag
     const r = sb.tsrun(['image', 'unpack', noUser, full]);
     expect(r.stderr).toMatch(/exists and is not empty/);
     expect(fs.readdirSync(full)).toEqual(['keep']);
+  });
+
+  it('--overlay: two bundles share the stored layers, each one\'s writes stay its own; rm waits for umount', async () => {
+    const store = path.join(sb.dir, 'store');
+    const layout = newPath('layout');
+    await writeOciLayout(layout, { layers: [busyboxLayer(), { compression: 'gzip', entries: [{ name: 'data/shared', content: 'from the image' }] }] }, 'example/ov:1');
+    const loaded = sb.tsrun(['image', 'load', '--state-dir', store, layout]);
+    expect(loaded.stderr).toBe('');
+    expect(loaded.stdout).toBe('Loaded image: docker.io/example/ov:1\n');
+    expect(sb.tsrun(['image', 'load', '--state-dir', store, layout]).status).toBe(0); // again: nothing new
+    expect(fs.readdirSync(path.join(store, 'layers'))).toHaveLength(2);
+
+    const bundles = [newPath('bundle'), newPath('bundle')];
+    for (const bundle of bundles) {
+      overlayBundles.push(bundle);
+      const r = sb.tsrun(['image', 'unpack', '--overlay', '--state-dir', store, 'example/ov:1', bundle]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    const run = (bundle: string, command: string) => {
+      const configFile = path.join(bundle, 'config.json');
+      const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as UnpackedConfig;
+      config.process.args = ['/bin/sh', '-c', command];
+      config.linux.cgroupsPath = `tsrun-image-${process.pid}-${++counter}`;
+      fs.writeFileSync(configFile, JSON.stringify(config));
+      const r = sb.tsrun(['run', '--bundle', bundle, sb.newId('ov')]);
+      expect(r.stderr).toBe('');
+      return r.stdout;
+    };
+    expect(run(bundles[0]!, 'echo mine > /data/own; echo changed > /data/shared; cat /data/shared')).toBe('changed\n');
+    expect(run(bundles[1]!, 'cat /data/shared; echo; ls /data')).toBe('from the image\nshared\n');
+    expect(fs.readFileSync(path.join(bundles[0]!, 'overlay', 'upper', 'data', 'own'), 'utf8')).toBe('mine\n');
+    expect(fs.existsSync(path.join(bundles[1]!, 'overlay', 'upper', 'data'))).toBe(false);
+
+    const list = JSON.parse(sb.tsrun(['image', 'ls', '--state-dir', store, '--format', 'json']).stdout) as Array<{ refs: string[] }>;
+    expect(list.map((i) => i.refs)).toEqual([['docker.io/example/ov:1']]);
+    const refused = sb.tsrun(['image', 'rm', '--state-dir', store, 'example/ov:1']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/2 bundles?/);
+    for (const bundle of bundles) expect(sb.tsrun(['image', 'umount', '--state-dir', store, bundle]).status).toBe(0);
+    expect(fs.readdirSync(path.join(bundles[0]!, 'rootfs'))).toEqual([]);
+    const removed = sb.tsrun(['image', 'rm', '--state-dir', store, 'example/ov:1']);
+    expect(removed.stdout).toMatch(/^Untagged: docker.io\/example\/ov:1\nDeleted: sha256:/);
+    expect(fs.readdirSync(path.join(store, 'layers'))).toEqual([]);
+  });
+
+  it('--overlay --umount-on-stop: the rootfs is unmounted when the container has stopped', async () => {
+    const store = path.join(sb.dir, 'store');
+    const layout = newPath('layout');
+    await writeOciLayout(layout, { layers: [busyboxLayer()], config: { Cmd: ['/bin/sh', '-c', 'echo ran'] } });
+    const bundle = newPath('bundle');
+    overlayBundles.push(bundle);
+    // A path is loaded into the store first.
+    expect(sb.tsrun(['image', 'unpack', '--overlay', '--umount-on-stop', '--state-dir', store, layout, bundle]).status).toBe(0);
+    const configFile = path.join(bundle, 'config.json');
+    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as UnpackedConfig;
+    config.linux.cgroupsPath = `tsrun-image-${process.pid}-${++counter}`;
+    fs.writeFileSync(configFile, JSON.stringify(config));
+    expect(fs.readdirSync(path.join(bundle, 'rootfs'))).toContain('bin');
+    const r = sb.tsrun(['run', '--bundle', bundle, sb.newId('ov')]);
+    expect([r.stdout, r.stderr, r.status]).toEqual(['ran\n', '', 0]);
+    expect(fs.readdirSync(path.join(bundle, 'rootfs'))).toEqual([]);
   });
 });

@@ -44,7 +44,7 @@ const IN_ROOT = Resolve.IN_ROOT | Resolve.NO_MAGICLINKS;
 const DIR_PATH = OpenFlags.PATH | OpenFlags.DIRECTORY | OpenFlags.CLOEXEC;
 
 /** BUNDLE ready to be filled; returns whether it was created here (and so is removed on failure). */
-function prepareBundle(bundle: string): boolean {
+export function prepareBundle(bundle: string): boolean {
   let stat: fs.Stats | undefined;
   try {
     stat = fs.lstatSync(bundle);
@@ -187,6 +187,15 @@ export function writeBundleConfig(bundleDir: string, rootfs: string, image: Reso
   writeFileAtomic(bundleDir, 'config.json', specToJson(spec), 0o644);
 }
 
+/** Nothing of a failed unpack stays: what it made goes, an empty BUNDLE the caller made stays (empty). */
+export function discardBundle(bundleDir: string, created: boolean): void {
+  if (created) {
+    fs.rmSync(bundleDir, { recursive: true, force: true });
+  } else {
+    for (const name of fs.readdirSync(bundleDir)) fs.rmSync(path.join(bundleDir, name), { recursive: true, force: true });
+  }
+}
+
 export async function unpackImage(sourcePath: string, bundle: string, options: UnpackOptions): Promise<UnpackResult> {
   const bundleDir = path.resolve(bundle);
   const created = prepareBundle(bundleDir);
@@ -217,14 +226,9 @@ export async function unpackImage(sourcePath: string, bundle: string, options: U
     writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'move');
     return { manifestDigest: source.image.manifestDigest, configDigest: source.image.configDigest, refName: source.image.refName, layers: manifest.layers.length };
   } catch (error) {
-    // Nothing of a failed unpack stays: what this call made goes, an empty BUNDLE the caller made stays.
     source?.close();
     source = undefined;
-    if (created) {
-      fs.rmSync(bundleDir, { recursive: true, force: true });
-    } else {
-      for (const name of fs.readdirSync(bundleDir)) fs.rmSync(path.join(bundleDir, name), { recursive: true, force: true });
-    }
+    discardBundle(bundleDir, created);
     throw error;
   } finally {
     source?.close();
