@@ -6,6 +6,9 @@ import { ImageStore } from '../plugins/image/image-store';
 import type { ImageSource } from '../plugins/image/image-source';
 import { openImageSource } from '../plugins/image/open-image-source';
 import { layersInUse, umountOverlay, unpackOverlay } from '../plugins/image/overlay-bundles';
+import { pushImage, type PushResult } from '../plugins/image/registry/push';
+import { RegistryClient, type RegistryCredentials } from '../plugins/image/registry/registry-client';
+import { openRegistryImage } from '../plugins/image/registry/registry-source';
 import { isRef, type StoredImage } from '../plugins/image/store-records';
 import { unpackImage } from '../plugins/image/unpack';
 import { defaultSpec } from '../spec/default-spec';
@@ -102,4 +105,46 @@ export async function imageUnpack(source: string, bundle: string, args: UnpackAr
 
 export function imageUmount(storeDir: string, bundle: string): void {
   umountOverlay(storeDir, bundle);
+}
+
+export interface RegistryArgs {
+  /** `USER:PASSWORD`, for the registry's token server or its Basic auth. */
+  creds?: string;
+  /** Registries reached over plain HTTP (loopback ones always are). */
+  insecureRegistry: string[];
+}
+
+function registryClient(args: RegistryArgs): RegistryClient {
+  let credentials: RegistryCredentials | undefined;
+  if (args.creds !== undefined) {
+    const colon = args.creds.indexOf(':');
+    if (colon <= 0) throw new RuntimeError('usage', '--creds must be USER:PASSWORD');
+    credentials = { username: args.creds.slice(0, colon), password: args.creds.slice(colon + 1) };
+  }
+  return new RegistryClient({ fetch: (url, init) => fetch(url, init), credentials, insecureRegistries: args.insecureRegistry });
+}
+
+/** Pulls `reference` (the manifest for this host's platform) into the store, named by it. */
+export async function imagePull(storeDir: string, reference: string, args: RegistryArgs): Promise<LoadResult> {
+  const source = await openRegistryImage(registryClient(args), reference, { platform: hostPlatform(), validators: imageDocumentValidators });
+  try {
+    fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+    return await openStore(storeDir).importImage(source, source.image.refName !== undefined ? [source.image.refName] : []);
+  } finally {
+    source.close();
+  }
+}
+
+/** Pushes the stored image `name` to `destination` (default: its own name). */
+export async function imagePush(storeDir: string, name: string, destination: string | undefined, args: RegistryArgs): Promise<PushResult> {
+  const store = openStore(storeDir);
+  const image = store.resolve(name);
+  const target = destination ?? (isRef(name) ? name : image.refs[0]);
+  if (target === undefined) throw new RuntimeError('usage', `image push: ${name} has no name to push it as; give a destination`);
+  const source = store.openImage(image.manifestDigest);
+  try {
+    return await pushImage(registryClient(args), source, target);
+  } finally {
+    source.close();
+  }
 }

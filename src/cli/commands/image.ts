@@ -129,4 +129,33 @@ export const imagePruneVerb: Verb<{ stateDir: string }> = {
   },
 };
 
-export const IMAGE_VERBS = [imageUnpackVerb, imageUmountVerb, imageLoadVerb, imageListVerb, imageInspectVerb, imageRemoveVerb, imagePruneVerb];
+const REGISTRY_OPTIONS: Record<string, FlagSpec> = {
+  creds: { type: 'string', describe: 'USER:PASSWORD for the registry' },
+  'insecure-registry': { type: 'string', array: true, default: [], describe: 'a registry (host[:port]) reached over plain HTTP; loopback ones always are' },
+};
+
+export const imagePullVerb: Verb<{ reference: string; stateDir: string; creds?: string; insecureRegistry: string[] }> = {
+  name: 'image pull',
+  describe: 'pull an image from a registry into the store (the manifest for this platform)',
+  positionals: [{ name: 'reference' }],
+  options: { ...STATE_DIR, ...REGISTRY_OPTIONS },
+  async handler(_cli, args) {
+    const result = await imagePlugin().imagePull(args.stateDir, args.reference, { creds: args.creds, insecureRegistry: args.insecureRegistry });
+    printOut(`${result.image.refs[0] ?? args.reference}: ${result.image.manifestDigest} (${result.layersUnpacked} layers unpacked, ${result.layersReused} reused)\n`);
+  },
+};
+
+export const imagePushVerb: Verb<{ name: string; destination: string; stateDir: string; creds?: string; insecureRegistry: string[] }> = {
+  name: 'image push',
+  describe: 'push a stored image to a registry, as its name or as DESTINATION',
+  positionals: [{ name: 'name' }, { name: 'destination', default: '' }],
+  options: { ...STATE_DIR, ...REGISTRY_OPTIONS },
+  async handler(_cli, args) {
+    const result = await imagePlugin().imagePush(args.stateDir, args.name, args.destination === '' ? undefined : args.destination, { creds: args.creds, insecureRegistry: args.insecureRegistry });
+    printOut(`${result.reference}: ${result.manifestDigest} (${result.uploaded.length} blobs uploaded, ${result.skipped.length} already there)\n`);
+  },
+};
+
+export const IMAGE_VERBS = [
+  imageUnpackVerb, imageUmountVerb, imageLoadVerb, imageListVerb, imageInspectVerb, imageRemoveVerb, imagePruneVerb, imagePullVerb, imagePushVerb,
+];
