@@ -9,7 +9,10 @@ import { layersInUse, umountOverlay, unpackOverlay } from '../plugins/image/over
 import { pushImage, type PushResult } from '../plugins/image/registry/push';
 import { RegistryClient, type RegistryCredentials } from '../plugins/image/registry/registry-client';
 import { openRegistryImage } from '../plugins/image/registry/registry-source';
+import { writeOciLayoutTar } from '../plugins/image/layout-writer';
+import { writeTreeAsTar } from '../plugins/image/rootfs-tar';
 import { isRef, type StoredImage } from '../plugins/image/store-records';
+import { imageFromTar } from '../plugins/image/tar-image';
 import { unpackImage } from '../plugins/image/unpack';
 import { defaultSpec } from '../spec/default-spec';
 import { imageDocumentValidators } from '../spec/image-validate';
@@ -85,6 +88,7 @@ export function imagePrune(storeDir: string): ReturnType<ImageStore['prune']> {
 
 export interface UnpackArgs {
   ref?: string;
+  warn: (message: string) => void;
   overlay: boolean;
   umountOnStop: boolean;
   storeDir: string;
@@ -94,13 +98,13 @@ export async function imageUnpack(source: string, bundle: string, args: UnpackAr
   const base = defaultSpec({ rootless: false });
   if (!args.overlay) {
     if (args.umountOnStop) throw new RuntimeError('usage', '--umount-on-stop goes with --overlay');
-    return unpackImage(source, bundle, { ref: args.ref, platform: hostPlatform(), validators: imageDocumentValidators, base });
+    return unpackImage(source, bundle, { ref: args.ref, platform: hostPlatform(), validators: imageDocumentValidators, base, warn: args.warn });
   }
   // A path is loaded into the store first; anything else names an image already there.
   let name = source;
   if (fs.existsSync(source)) name = (await load(args.storeDir, source, args.ref, [])).image.manifestDigest;
   const umountOnStop = args.umountOnStop ? { tsrun: tsrunLauncher(), storeDir: args.storeDir } : undefined;
-  return unpackOverlay(openStore(args.storeDir), args.storeDir, name, bundle, { base, umountOnStop });
+  return unpackOverlay(openStore(args.storeDir), args.storeDir, name, bundle, { base, umountOnStop, warn: args.warn });
 }
 
 export function imageUmount(storeDir: string, bundle: string): void {
@@ -144,6 +148,52 @@ export async function imagePush(storeDir: string, name: string, destination: str
   const source = store.openImage(image.manifestDigest);
   try {
     return await pushImage(registryClient(args), source, target);
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * A container's rootfs as a tar in `file` (written beside it and renamed when complete), or on stdout for '-'.
+ * Mounts below the rootfs (volumes, /proc) are not part of it, as with docker export.
+ */
+export async function imageExport(rootfs: string, file: string): Promise<{ entries: number }> {
+  if (file === '-') return writeTreeAsTar(rootfs, fs.createWriteStream('', { fd: 1, autoClose: false }));
+  const temporary = `${file}.tmp-${process.pid}`;
+  try {
+    const stream = fs.createWriteStream(temporary, { flags: 'wx', mode: 0o644 });
+    const result = await writeTreeAsTar(rootfs, stream);
+    await new Promise<void>((resolve, reject) => {
+      if (stream.closed) resolve();
+      else stream.once('close', resolve).once('error', reject);
+    });
+    fs.renameSync(temporary, file);
+    return result;
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** A tar (e.g. an export) as a one-layer image in the store, named `ref`. */
+export async function imageImport(storeDir: string, file: string, ref: string): Promise<LoadResult> {
+  fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+  const store = openStore(storeDir);
+  const source = await imageFromTar(file, { tmpDir: storeDir });
+  try {
+    return await store.importImage(source, [ref]);
+  } finally {
+    source.cleanup();
+  }
+}
+
+/** A stored image as an OCI image layout tar (with docker's manifest.json), named as it was asked for. */
+export async function imageSave(storeDir: string, name: string, file: string): Promise<void> {
+  const store = openStore(storeDir);
+  const image = store.resolve(name);
+  const source = store.openImage(image.manifestDigest);
+  try {
+    await writeOciLayoutTar(source, file, { refName: isRef(name) ? name : image.refs[0] });
   } finally {
     source.close();
   }

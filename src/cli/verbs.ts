@@ -25,7 +25,7 @@ export const VERBS: readonly Verb<never>[] = [
 /** Groups of verbs named `<group> <verb>`, with what `--help` says of each group. */
 export const VERB_GROUPS: ReadonlyMap<string, string> = new Map([
   ['network', 'bridge networks for containers: create, ls, inspect, rm, prune, attach, setup, teardown'],
-  ['image', 'bundles from OCI images and docker save archives, the layer store and registries: unpack, umount, load, ls, inspect, rm, prune, pull, push'],
+  ['image', 'bundles from OCI images and docker save archives, the layer store and registries: unpack, umount, load, ls, inspect, rm, prune, pull, push, export, import, save'],
 ]);
 
 /** The verbs by name and by alias (`ls`, `network ls`: a group verb's aliases are within its group). */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayer, sha256, tarDirectory, writeDockerArchive, writeOciLayout, type TestImage } from '../helpers/image-build';
-import { integrationSkipReason, needsPrivilege, Sandbox } from '../helpers/tsrun';
+import { integrationSkipReason, needsPrivilege, Sandbox, waitUntil } from '../helpers/tsrun';
 
 /** The parts of an unpacked config.json the tests look at. */
 interface UnpackedConfig {
@@ -260,5 +260,44 @@ describe.skipIf(integrationSkipReason !== undefined || rootlessSkip)(`tsrun imag
     const r = sb.tsrun(['run', '--bundle', bundle, sb.newId('ov')]);
     expect([r.stdout, r.stderr, r.status]).toEqual(['ran\n', '', 0]);
     expect(fs.readdirSync(path.join(bundle, 'rootfs'))).toEqual([]);
+  });
+
+  it('export a container\'s rootfs, import it as an image, save that, and the saved archive unpacks and runs', async () => {
+    const store = path.join(sb.dir, 'store');
+    const layout = newPath('layout');
+    await writeOciLayout(layout, { layers: [busyboxLayer()], config: { Cmd: ['/bin/sh', '-c', 'echo inside > /made; mkdir /exported-dir; sleep 60'] } });
+    const bundle = newPath('bundle');
+    expect(sb.tsrun(['image', 'unpack', layout, bundle]).status).toBe(0);
+    const configFile = path.join(bundle, 'config.json');
+    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as UnpackedConfig;
+    config.linux.cgroupsPath = `tsrun-image-${process.pid}-${++counter}`;
+    fs.writeFileSync(configFile, JSON.stringify(config));
+    const id = sb.newId('exp');
+    expect(sb.tsrun(['run', '--detach', '--bundle', bundle, id]).status).toBe(0);
+    await waitUntil(() => fs.existsSync(path.join(bundle, 'rootfs', 'exported-dir')), 10_000, 'the container to write its files');
+
+    const exported = newPath('export.tar');
+    const r = sb.tsrun(['image', 'export', id, exported]);
+    expect([r.stderr, r.status]).toEqual(['', 0]);
+    expect(fs.readdirSync(path.dirname(exported)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    sb.tsrun(['delete', '--force', id]);
+
+    const imported = sb.tsrun(['image', 'import', '--state-dir', store, exported, 'example/exported:1']);
+    expect([imported.stderr, imported.status]).toEqual(['', 0]);
+    const saved = newPath('saved.tar');
+    expect(sb.tsrun(['image', 'save', '--state-dir', store, 'example/exported:1', saved]).status).toBe(0);
+
+    const again = newPath('bundle');
+    expect(sb.tsrun(['image', 'unpack', saved, again]).status).toBe(0);
+    const againConfig = JSON.parse(fs.readFileSync(path.join(again, 'config.json'), 'utf8')) as UnpackedConfig;
+    expect(againConfig.annotations['org.opencontainers.image.ref.name']).toBe('1');
+    expect(fs.readFileSync(path.join(again, 'rootfs', 'made'), 'utf8')).toBe('inside\n');
+    expect(fs.statSync(path.join(again, 'rootfs', 'bin', 'busybox')).mode & 0o777).toBe(0o755);
+    // An import has no command of its own: running it needs one, as with docker import.
+    againConfig.process.args = ['/bin/cat', '/made'];
+    againConfig.linux.cgroupsPath = `tsrun-image-${process.pid}-${++counter}`;
+    fs.writeFileSync(path.join(again, 'config.json'), JSON.stringify(againConfig));
+    const ran = sb.tsrun(['run', '--bundle', again, sb.newId('exp')]);
+    expect([ran.stdout, ran.stderr, ran.status]).toEqual(['inside\n', '', 0]);
   });
 });

@@ -36,8 +36,9 @@ export const imageUnpackVerb: Verb<{ source: string; bundle: string; ref?: strin
     overlay: { type: 'boolean', default: false, describe: 'rootfs = overlay of the store\'s layers + BUNDLE/overlay/upper (SOURCE: a stored image, or a path loaded first)' },
     'umount-on-stop': { type: 'boolean', default: false, describe: 'with --overlay: a poststop hook unmounts the rootfs' },
   },
-  async handler(_cli, args) {
+  async handler(cli, args) {
     const result = await imagePlugin().imageUnpack(args.source, args.bundle, {
+      warn: (message) => cli.logger.warn(message),
       ref: args.ref, overlay: args.overlay, umountOnStop: args.umountOnStop, storeDir: args.stateDir,
     });
     printOut(`${result.manifestDigest}\n`);
@@ -156,6 +157,40 @@ export const imagePushVerb: Verb<{ name: string; destination: string; stateDir: 
   },
 };
 
+export const imageExportVerb: Verb<{ id: string; file: string }> = {
+  name: 'image export',
+  describe: 'write a container\'s rootfs as a tar (FILE, or - for stdout)',
+  positionals: [{ name: 'id' }, { name: 'file' }],
+  options: {},
+  async handler(cli, args) {
+    const { inspectContainer } = await import('../../container/inspect');
+    const view = inspectContainer(cli.context(), args.id);
+    await imagePlugin().imageExport(view.state.rootfs, args.file);
+  },
+};
+
+export const imageImportVerb: Verb<{ file: string; ref: string; stateDir: string }> = {
+  name: 'image import',
+  describe: 'make a one-layer image in the store from a tar of a rootfs',
+  positionals: [{ name: 'file' }, { name: 'ref' }],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    const result = await imagePlugin().imageImport(args.stateDir, args.file, args.ref);
+    printOut(`${result.image.configDigest}\n`);
+  },
+};
+
+export const imageSaveVerb: Verb<{ name: string; file: string; stateDir: string }> = {
+  name: 'image save',
+  describe: 'write a stored image as an OCI image layout tar (docker load reads it too)',
+  positionals: [{ name: 'name' }, { name: 'file' }],
+  options: { ...STATE_DIR },
+  async handler(_cli, args) {
+    await imagePlugin().imageSave(args.stateDir, args.name, args.file);
+  },
+};
+
 export const IMAGE_VERBS = [
   imageUnpackVerb, imageUmountVerb, imageLoadVerb, imageListVerb, imageInspectVerb, imageRemoveVerb, imagePruneVerb, imagePullVerb, imagePushVerb,
+  imageExportVerb, imageImportVerb, imageSaveVerb,
 ];

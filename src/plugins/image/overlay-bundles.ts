@@ -69,6 +69,7 @@ export function layersInUse(storeDir: string): ReadonlyMap<string, readonly stri
 
 export interface OverlayUnpackOptions {
   base: Spec;
+  warn?: (message: string) => void;
   /** Adds a poststop hook running `<tsrun> image umount BUNDLE`, so the mount ends with the container. */
   umountOnStop?: { tsrun: string; storeDir: string };
 }
@@ -94,7 +95,7 @@ export function unpackOverlay(store: ImageStore, storeDir: string, ref: string, 
       return stored;
     });
     const source = store.openImage(image.manifestDigest);
-    writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'copy');
+    writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'copy', options.warn);
     if (options.umountOnStop) addUmountHook(bundleDir, options.umountOnStop);
     return { manifestDigest: image.manifestDigest };
   } catch (error) {

@@ -42,6 +42,8 @@ export interface RuntimeConfigInput {
    * annotations from manifests or indexes. Accepted so callers hand over what they have and the decision stays here.
    */
   manifestAnnotations?: Record<string, string>;
+  /** Told what the conversion had to decide itself (an image without a command). */
+  warn?: (message: string) => void;
   /** The mount for one `config.Volumes` path; the caller decides its source and type. */
   volumes: (destination: string, index: number) => Mount;
 }
@@ -72,12 +74,15 @@ function processEnv(env: string[] | undefined, user: ImageUser): string[] {
   return out;
 }
 
-/** process.args: Entrypoint followed by Cmd (conversion.md); null counts as absent. */
-function processArgs(config: ImageConfig): string[] {
+/**
+ * process.args: Entrypoint followed by Cmd (conversion.md); null counts as absent. An image with neither (one
+ * made by `import`, like docker's) gets undefined: the caller keeps the base's command and says so.
+ */
+function processArgs(config: ImageConfig): string[] | undefined {
   const entrypoint = config.config?.Entrypoint ?? [];
   const cmd = config.config?.Cmd ?? [];
   const args = [...entrypoint, ...cmd];
-  if (args.length === 0) throw imageError('neither Entrypoint nor Cmd is set; the image has no command');
+  if (args.length === 0) return undefined;
   if (args[0] === '') {
     const field = entrypoint.length > 0 ? 'Entrypoint' : 'Cmd';
     throw imageError(`/config/${field} ${JSON.stringify(config.config?.[field])}: the program to run is an empty string`);
@@ -168,6 +173,7 @@ export function runtimeConfigFromImage(input: RuntimeConfigInput): Spec {
   const spec = structuredClone(input.base);
 
   const args = processArgs(config);
+  if (args === undefined) input.warn?.(`the image has no command (neither Entrypoint nor Cmd): config.json runs ${JSON.stringify(spec.process?.args ?? [])} as \`tsrun spec\` does; edit process.args`);
   const cwd = processCwd(config);
   const mounts = withVolumes(spec.mounts, config, input.volumes);
 
@@ -176,7 +182,7 @@ export function runtimeConfigFromImage(input: RuntimeConfigInput): Spec {
     ...spec.process,
     terminal: false,
     user: processUser(user),
-    args,
+    args: args ?? spec.process?.args ?? [],
     env: processEnv(config.config?.Env, user),
     cwd,
   };

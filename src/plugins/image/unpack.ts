@@ -29,6 +29,8 @@ export interface UnpackOptions {
   validators: ImageDocumentValidators;
   /** The implementation-defined defaults (`tsrun spec`'s config). */
   base: Spec;
+  /** Told what the conversion decided itself (see runtimeConfigFromImage). */
+  warn?: (message: string) => void;
 }
 
 export interface UnpackResult {
@@ -163,7 +165,7 @@ function seedVolume(rootfs: string, destination: string, volumesDir: string, nam
  * takes over what the image has at that path: moved out of a rootfs of its own ('move'), copied out of an
  * overlay of shared layers ('copy').
  */
-export function writeBundleConfig(bundleDir: string, rootfs: string, image: ResolvedImage, base: Spec, seeding: 'move' | 'copy'): void {
+export function writeBundleConfig(bundleDir: string, rootfs: string, image: ResolvedImage, base: Spec, seeding: 'move' | 'copy', warn?: (message: string) => void): void {
   const { config, manifest } = image;
   const user = resolveImageUser(config.config?.User, {
     passwd: readFileInRootfs(rootfs, 'etc/passwd'),
@@ -172,7 +174,7 @@ export function writeBundleConfig(bundleDir: string, rootfs: string, image: Reso
   const volumes: Array<{ destination: string; name: string }> = [];
   const volumesDir = path.join(bundleDir, 'volumes');
   const spec = runtimeConfigFromImage({
-    config, user, base, refName: image.refName, manifestAnnotations: manifest.annotations,
+    config, user, base, refName: image.refName, manifestAnnotations: manifest.annotations, warn,
     volumes: (destination, index): Mount => {
       volumes.push({ destination, name: String(index) });
       return { destination, type: 'bind', source: path.join(volumesDir, String(index)), options: ['rbind', 'rw'] };
@@ -223,7 +225,7 @@ export async function unpackImage(sourcePath: string, bundle: string, options: U
       writer.close();
     }
 
-    writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'move');
+    writeBundleConfig(bundleDir, rootfs, source.image, options.base, 'move', options.warn);
     return { manifestDigest: source.image.manifestDigest, configDigest: source.image.configDigest, refName: source.image.refName, layers: manifest.layers.length };
   } catch (error) {
     source?.close();

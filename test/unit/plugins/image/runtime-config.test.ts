@@ -99,12 +99,12 @@ describe('runtimeConfigFromImage: process', () => {
       expect(convert(image({ Entrypoint: ['/e'], Cmd: null })).process?.args).toEqual(['/e']);
     });
 
-    it('neither is an error', () => {
-      const message = 'image config: neither Entrypoint nor Cmd is set; the image has no command';
+    it('neither keeps the base\'s command and warns', () => {
       for (const config of [undefined, {}, { Entrypoint: null, Cmd: null }, { Entrypoint: [], Cmd: [] }]) {
-        const error = errorOf(() => convert(image(config)));
-        expect(error.code).toBe('image');
-        expect(error.message).toBe(message);
+        const warnings: string[] = [];
+        const spec = convert(image(config), { warn: (m) => warnings.push(m) });
+        expect(spec.process?.args).toEqual(['sh']);
+        expect(warnings).toEqual(['the image has no command (neither Entrypoint nor Cmd): config.json runs ["sh"] as `tsrun spec` does; edit process.args']);
       }
     });
 
