@@ -4,11 +4,13 @@ import { RuntimeError } from '../../errors';
 import { MediaTypes, type Descriptor, type ImageConfig, type ImageManifest } from '../../spec/image-types';
 import { digestOf, digestOfStream, parseDigest, quote, verifyBlobStream } from './digest';
 import type { ImageDocumentValidators, ImageSource, ResolvedImage } from './image-source';
-import { normalizeImageName, TreeReader } from './oci-layout';
+import { normalizeImageName } from './image-name';
+import { TreeReader } from './tree-reader';
 
 /**
  * An extracted `docker save` archive read as an ImageSource. Its `manifest.json` gives the configuration's and the
- * layers' paths but no digests, so tsrun hashes every file once and derives an OCI manifest from what it found:
+ * layers' paths but no digests, so tsrun hashes every file once and derives an OCI manifest from what it found
+ * (its canonicalJson is the image's manifestBytes, their digest its manifestDigest):
  *
  *   [{"Config": "<id>.json" | "blobs/sha256/<hex>", "RepoTags": ["name:tag"], "Layers": ["<id>/layer.tar" | "blobs/sha256/<hex>", ...]}]
  *
@@ -189,7 +191,8 @@ async function resolveDockerArchive(tree: TreeReader, options: DockerArchiveOpti
     config: { mediaType: MediaTypes.config, digest: configDigest, size: configBytes.length },
     layers,
   };
-  const image: ResolvedImage = { manifestDigest: digestOf(Buffer.from(canonicalJson(manifest))), manifest, config, configDigest };
+  const manifestBytes = Buffer.from(canonicalJson(manifest));
+  const image: ResolvedImage = { manifestDigest: digestOf(manifestBytes), manifestBytes, manifest, config, configDigest };
   if (refName !== undefined) image.refName = refName;
   return { image, blobs };
 }

@@ -1,14 +1,24 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, ImageConfig, ImageIndex, ImageLayoutFile, ImageManifest } from '../../spec/image-types';
 
+/** The most tsrun reads into memory for one JSON document (index, manifest, configuration, manifest.json). */
+export const DOCUMENT_LIMIT = 16 * 1024 * 1024;
+
 /**
- * One image read from somewhere (an OCI image layout, a `docker save` archive, the layer store): its manifest
- * and configuration, already checked against tsrun's image-spec schemas and their digests, and a way to read
- * its blobs with the digest and size checked as they stream.
+ * One image read from somewhere (an OCI image layout, a `docker save` archive, a registry, a rootfs tar, the layer
+ * store): its manifest and configuration, already checked against tsrun's image-spec schemas and their digests,
+ * and a way to read its blobs with the digest and size checked as they stream.
  */
 export interface ResolvedImage {
-  /** Digest of the manifest's canonical bytes (for a docker archive: of the manifest tsrun derived from it). */
+  /** Digest of the manifest's bytes, `manifestBytes` (for a docker archive: of the manifest tsrun derived from it). */
   manifestDigest: string;
+  /**
+   * The manifest exactly as the source has it: the bytes whose digest is `manifestDigest` (and whose length is the
+   * manifest descriptor's size), from which `manifest` was parsed — what the store keeps, `save` writes and `push`
+   * sends, so the image keeps its digest wherever it goes. For a docker archive, which has no manifest blob, the
+   * canonical JSON tsrun derived and hashed.
+   */
+  manifestBytes: Buffer;
   manifest: ImageManifest;
   config: ImageConfig;
   /** Digest of the configuration blob: the image ID. */

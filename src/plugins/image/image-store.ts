@@ -11,10 +11,8 @@ import { createFileLock } from '../../linux/file-lock';
 import { createSys } from '../../linux/sys';
 import { MediaTypes, type Descriptor, type ImageConfig, type ImageManifest } from '../../spec/image-types';
 import { checkBlobBytes, checkSize, digestOf, looksLikeDigest, parseDigest, quote, verifyBlobStream } from './digest';
-import { canonicalJson } from './docker-archive';
-import type { ImageSource, ResolvedImage } from './image-source';
+import { DOCUMENT_LIMIT, type ImageSource, type ResolvedImage } from './image-source';
 import { applyLayer, layerCompression, type LayerCompression } from './layer-apply';
-import { DOCUMENT_LIMIT } from './oci-layout';
 import { RootfsWriter } from './rootfs-writer';
 import { StoreLock } from './store-lock';
 import {
@@ -143,9 +141,10 @@ export class ImageStore {
   openImage(refOrDigest: string): ImageSource {
     const refs = this.#readRefs();
     const { record, viaRef } = this.#find(refOrDigest, this.#readRecords(), refs);
-    const manifest = this.#readDocument({ digest: record.manifestDigest, size: record.manifestSize }) as ImageManifest;
-    const config = this.#readDocument(manifest.config) as ImageConfig;
-    const image: ResolvedImage = { manifestDigest: record.manifestDigest, manifest, config, configDigest: record.configDigest };
+    const stored = this.#readDocument({ digest: record.manifestDigest, size: record.manifestSize });
+    const manifest = stored.value as ImageManifest;
+    const config = this.#readDocument(manifest.config).value as ImageConfig;
+    const image: ResolvedImage = { manifestDigest: record.manifestDigest, manifestBytes: stored.bytes, manifest, config, configDigest: record.configDigest };
     const refName = viaRef ?? withRefs(record, refs).refs[0];
     if (refName !== undefined) image.refName = refName;
     return { image, openBlob: (descriptor) => this.#openBlob(descriptor), close: () => undefined };
@@ -179,8 +178,9 @@ export class ImageStore {
   /**
    * Copies the image's manifest, configuration and layer blobs into the store, unpacks each layer the store does
    * not have yet, records the image and points `refs` at it (moving them from any image they named). Refs are
-   * normalised; none is taken from the source (the caller decides, e.g. from `source.image.refName`). All or
-   * nothing: on any error the store is as it was.
+   * normalised; none is taken from the source (the caller decides, e.g. from `source.image.refName`). The manifest
+   * is kept as the source's exact bytes (`image.manifestBytes`), under its digest. All or nothing: on any error the
+   * store is as it was.
    */
   async importImage(source: ImageSource, refs: string[]): Promise<ImportResult> {
     const wanted = [...new Set(refs.map(normalizeRef))];
@@ -193,6 +193,9 @@ export class ImageStore {
     if (image.manifest.layers.length !== diffIds.length) {
       throw new RuntimeError('image', `${label}: the manifest lists ${image.manifest.layers.length} layers, the config's rootfs.diff_ids ${diffIds.length}`);
     }
+    const { algorithm } = parseDigest(image.manifestDigest, `${label}: manifest`);
+    const manifestHash = digestOf(image.manifestBytes, algorithm);
+    if (manifestHash !== image.manifestDigest) throw new RuntimeError('image', `${label}: the source's manifest bytes hash to ${manifestHash}`);
     const compressions = image.manifest.layers.map((layer, i) => {
       parseDigest(layer.digest, `${label}: layers[${i}]`);
       checkSize(layer.size, `${label}: layers[${i}]`);
@@ -241,9 +244,9 @@ export class ImageStore {
         return { file, fresh: true };
       };
 
-      const manifest = await manifestBytes(source);
-      const manifestDescriptor = { mediaType: image.manifest.mediaType ?? MediaTypes.manifest, digest: manifest.digest, size: manifest.bytes.length };
-      await haveBlob(manifestDescriptor, manifest.bytes);
+      // The source's exact manifest bytes, checked against their digest like every blob on the way in.
+      const manifestDescriptor = { mediaType: image.manifest.mediaType ?? MediaTypes.manifest, digest: image.manifestDigest, size: image.manifestBytes.length };
+      await haveBlob(manifestDescriptor, image.manifestBytes);
       await haveBlob(image.manifest.config, await readDocumentStream(source.openBlob(image.manifest.config), image.manifest.config));
 
       // DiffIDs the store's records already vouch for, by blob: a blob known this way needs no second look.
@@ -280,14 +283,13 @@ export class ImageStore {
       for (const dir of new Set(moved.map((m) => path.dirname(m)))) syncDirectory(dir);
 
       const record: ImageRecord = {
-        manifestDigest: manifest.digest,
+        manifestDigest: image.manifestDigest,
         manifestMediaType: manifestDescriptor.mediaType,
-        manifestSize: manifest.bytes.length,
+        manifestSize: manifestDescriptor.size,
         configDigest: image.configDigest,
         layers: image.manifest.layers.map((layer, i): StoredLayer => ({ digest: layer.digest, diffId: diffIds[i] as string, mediaType: layer.mediaType, size: layer.size })),
         loadedAt: new Date(this.#clock()).toISOString(),
       };
-      if (manifest.digest !== image.manifestDigest) record.sourceManifestDigest = image.manifestDigest;
       if (image.config.created !== undefined) record.created = image.config.created;
       restoreRecord = this.#replaceRecord(record);
       const table = this.#readRefs();
@@ -602,7 +604,7 @@ export class ImageStore {
       return matches.length === 1 ? { record: matches[0] as ImageRecord } : undefined;
     };
     if (looksLikeDigest(text)) {
-      const found = one(all.filter((r) => r.manifestDigest === text || r.sourceManifestDigest === text)) ?? one(all.filter((r) => r.configDigest === text));
+      const found = one(all.filter((r) => r.manifestDigest === text)) ?? one(all.filter((r) => r.configDigest === text));
       if (found) return found;
     }
     if (isRef(text)) {
@@ -616,8 +618,8 @@ export class ImageStore {
     throw notFound();
   }
 
-  /** A store document (manifest, configuration) read whole and checked against its digest and size. */
-  #readDocument(expected: { digest: string; size: number }): unknown {
+  /** A store document (manifest, configuration) read whole, checked against its digest and size, and parsed. */
+  #readDocument(expected: { digest: string; size: number }): { bytes: Buffer; value: unknown } {
     const file = this.#blobFile(expected.digest);
     let bytes: Buffer;
     try {
@@ -632,7 +634,7 @@ export class ImageStore {
     }
     checkBlobBytes(bytes, expected);
     try {
-      return JSON.parse(bytes.toString('utf8')) as unknown;
+      return { bytes, value: JSON.parse(bytes.toString('utf8')) as unknown };
     } catch (error) {
       throw new RuntimeError('image', `image store ${this.dir}: blob ${expected.digest}: not valid JSON: ${(error as Error).message}`, { cause: error });
     }
@@ -850,48 +852,4 @@ async function readDocumentStream(stream: Readable, descriptor: Descriptor): Pro
   const bytes = Buffer.concat(chunks);
   checkBlobBytes(bytes, descriptor);
   return bytes;
-}
-
-/**
- * The bytes of the source's manifest. ImageSource hands out the parsed manifest and its digest but not its size,
- * which openBlob needs (it checks the size as it streams). So, in order:
- * 1. re-serialisations of the parsed manifest (JSON.stringify keeps the key order JSON.parse saw, so it is the
- *    original for compact JSON as registries, docker and containerd write it; canonicalJson is how tsrun derives a
- *    docker archive's manifest, which exists nowhere as a blob) — kept when they hash to the digest;
- * 2. the source's blob, opened with DOCUMENT_LIMIT as its size: the verifying stream passes every byte and then
- *    fails on the size, and the bytes are kept when they hash to the digest (which is all the size check was for);
- * 3. failing both, the canonical serialisation under its own digest; the record keeps the source's digest as
- *    `sourceManifestDigest` (and `resolve` finds the image by it), since the store keeps only bytes that hash to
- *    the digest it files them under.
- */
-async function manifestBytes(source: ImageSource): Promise<{ bytes: Buffer; digest: string }> {
-  const { manifest, manifestDigest } = source.image;
-  const { algorithm } = parseDigest(manifestDigest, `image ${manifestDigest}: manifest`);
-  const canonical = Buffer.from(canonicalJson(manifest));
-  for (const candidate of [Buffer.from(JSON.stringify(manifest)), canonical]) {
-    if (digestOf(candidate, algorithm) === manifestDigest) return { bytes: candidate, digest: manifestDigest };
-  }
-  const read = await readUnsized(source, { mediaType: manifest.mediaType ?? MediaTypes.manifest, digest: manifestDigest, size: DOCUMENT_LIMIT });
-  if (read !== undefined && digestOf(read, algorithm) === manifestDigest) return { bytes: read, digest: manifestDigest };
-  return { bytes: canonical, digest: digestOf(canonical) };
-}
-
-/** Every byte the source's stream of `descriptor` delivers before it ends or fails; undefined if it cannot open. */
-async function readUnsized(source: ImageSource, descriptor: Descriptor): Promise<Buffer | undefined> {
-  let stream: Readable;
-  try {
-    stream = source.openBlob(descriptor);
-  } catch {
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  // 'data' in flowing mode: every chunk is taken as it is pushed, so none is lost when the stream then fails.
-  await new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.once('end', resolve);
-    stream.once('error', () => resolve());
-    stream.once('close', resolve);
-  });
-  stream.destroy();
-  return Buffer.concat(chunks);
 }

@@ -6,10 +6,10 @@ import tarStream from 'tar-stream';
 import { RuntimeError } from '../../errors';
 import { syncDirectory } from '../../linux/atomic-file';
 import { MediaTypes, REF_NAME_ANNOTATION, type Descriptor, type ImageIndex, type Platform } from '../../spec/image-types';
-import { digestOf, parseDigest } from './digest';
-import { canonicalJson } from './docker-archive';
+import { checkBlobBytes, parseDigest } from './digest';
 import type { ImageSource } from './image-source';
-import { DOCUMENT_LIMIT, normalizeImageName } from './oci-layout';
+import { normalizeImageName } from './image-name';
+import { drained } from './pack-drain';
 
 /**
  * `tsrun image save`: an ImageSource written as an OCI image layout (image-spec image-layout.md), as a tar
@@ -28,18 +28,11 @@ import { DOCUMENT_LIMIT, normalizeImageName } from './oci-layout';
  * lists the familiar `alpine:3` (digest references are not tags, as in docker). Any other refName (`latest`,
  * `v1`) is an OCI ref name as such: ref.name only, no RepoTags. Without refName the image has no name.
  *
- * Every blob is streamed from `source.openBlob`, so its size and digest are checked on the way; a failure
- * anywhere removes what was written (the output appears by rename only when complete). Entries are owned by
- * 0:0, files 0644 and directories 0755, with the image's creation time (the epoch when it has none), so the
- * same image gives the same tar.
- *
- * The manifest's bytes: an ImageSource names its manifest by digest but not by size, and a docker archive's
- * source cannot serve it at all (tsrun derives that manifest; its bytes are canonicalJson(manifest)). So the
- * manifest is first serialised the ways tsrun's sources and common tools write manifests (compact, canonical,
- * indented by 2 or 3) and a serialisation whose sha256 is the manifest digest is used as is: those are the
- * bytes the digest names. Otherwise the source is asked for the blob with an upper bound (DOCUMENT_LIMIT) as
- * its size: its own size check then fails at the end, which is expected here, and the bytes read are used
- * only when their digest is the manifest digest.
+ * The manifest blob is the source's `image.manifestBytes` as they are (the bytes its digest names, checked before
+ * anything is written). Every other blob is streamed from `source.openBlob`, so its size and digest are checked on
+ * the way; a failure anywhere removes what was written (the output appears by rename only when complete). Entries
+ * are owned by 0:0, files 0644 and directories 0755, with the image's creation time (the epoch when it has none),
+ * so the same image gives the same tar.
  */
 
 export interface LayoutWriteOptions {
@@ -82,46 +75,6 @@ function familiarName(full: string): string {
   return library ? library[1]! : rest;
 }
 
-/** Reads a stream to its end, at most `limit` bytes; resolves with the bytes and the error that ended it, if any. */
-async function readUpTo(stream: Readable, limit: number): Promise<{ bytes: Buffer; error?: unknown }> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      length += chunk.length;
-      if (length > limit) {
-        stream.destroy();
-        return { bytes: Buffer.alloc(0), error: new Error(`more than ${limit} bytes`) };
-      }
-      chunks.push(chunk);
-    }
-    return { bytes: Buffer.concat(chunks) };
-  } catch (error) {
-    return { bytes: Buffer.concat(chunks), error };
-  }
-}
-
-/** The exact bytes of the image's manifest, whose digest is image.manifestDigest (see the file comment). */
-export async function manifestBytes(source: ImageSource): Promise<Buffer> {
-  const { manifest, manifestDigest } = source.image;
-  const { algorithm } = parseDigest(manifestDigest, 'image manifest');
-  const serialisations = [JSON.stringify(manifest), canonicalJson(manifest), JSON.stringify(manifest, null, 2), JSON.stringify(manifest, null, 3)];
-  for (const text of serialisations) {
-    const bytes = Buffer.from(text);
-    if (digestOf(bytes, algorithm) === manifestDigest) return bytes;
-  }
-  const mediaType = manifest.mediaType ?? MediaTypes.manifest;
-  let why: string;
-  try {
-    const { bytes, error } = await readUpTo(source.openBlob({ mediaType, digest: manifestDigest, size: DOCUMENT_LIMIT }), DOCUMENT_LIMIT);
-    if (bytes.length > 0 && digestOf(bytes, algorithm) === manifestDigest) return bytes;
-    why = error !== undefined ? errorText(error) : `its content hashes to ${digestOf(bytes, algorithm)}`;
-  } catch (error) {
-    why = errorText(error);
-  }
-  throw new RuntimeError('image', `image manifest ${manifestDigest}: cannot get the bytes the digest names: no serialisation of the manifest matches and the source cannot serve it (${why})`);
-}
-
 function blobName(digest: string, where: string): { dir: string; name: string } {
   const { algorithm, encoded } = parseDigest(digest, where);
   return { dir: `blobs/${algorithm}/`, name: `blobs/${algorithm}/${encoded}` };
@@ -129,9 +82,9 @@ function blobName(digest: string, where: string): { dir: string; name: string } 
 
 /** Writes the layout's entries into `sink`. */
 async function writeLayout(source: ImageSource, sink: LayoutSink, options: LayoutWriteOptions): Promise<void> {
-  const { manifest, config, manifestDigest } = source.image;
-  const manifestData = await manifestBytes(source);
-  const manifestDescriptor: Descriptor = { mediaType: manifest.mediaType ?? MediaTypes.manifest, digest: manifestDigest, size: manifestData.length };
+  const { manifest, manifestBytes, config, manifestDigest } = source.image;
+  const manifestDescriptor: Descriptor = { mediaType: manifest.mediaType ?? MediaTypes.manifest, digest: manifestDigest, size: manifestBytes.length };
+  checkBlobBytes(manifestBytes, manifestDescriptor);
 
   await sink.file('oci-layout', Buffer.byteLength(LAYOUT_FILE), Buffer.from(LAYOUT_FILE));
   await sink.directory('blobs/');
@@ -149,7 +102,7 @@ async function writeLayout(source: ImageSource, sink: LayoutSink, options: Layou
   };
   await blob(manifest.config, `image ${manifestDigest}: config`);
   for (const [i, layer] of manifest.layers.entries()) await blob(layer, `image ${manifestDigest}: layers[${i}]`);
-  await blob(manifestDescriptor, `image ${manifestDigest}`, manifestData);
+  await blob(manifestDescriptor, `image ${manifestDigest}`, manifestBytes);
 
   const { annotations, repoTags } = layoutNames(options.refName);
   const platform: Platform = { architecture: config.architecture, os: config.os };
@@ -176,23 +129,6 @@ function entryTime(source: ImageSource): Date {
   return new Date(Number.isFinite(created) && created >= 0 ? Math.floor(created / 1000) * 1000 : 0);
 }
 
-/** Resolves when the sink wants more, or is gone (its callback then says why). */
-function drained(sink: ReturnType<tarStream.Pack['entry']>): Promise<void> {
-  return new Promise((resolve) => {
-    // Gone already (the output failed and took the pack with it): no event will come.
-    if (sink.destroying || sink.destroyed) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      resolve();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
-  });
-}
 
 function tarSink(pack: tarStream.Pack, mtime: Date): LayoutSink {
   const common = { uid: 0, gid: 0, mtime };

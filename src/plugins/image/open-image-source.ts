@@ -3,7 +3,9 @@ import { RuntimeError } from '../../errors';
 import { extractArchive } from './archive-extract';
 import { openDockerArchive, readDockerManifest } from './docker-archive';
 import type { ImageDocumentValidators, ImageSource, TargetPlatform } from './image-source';
-import { NoSuchRefError, normalizeImageName, openOciLayout, TreeReader } from './oci-layout';
+import { normalizeImageName } from './image-name';
+import { NoSuchRefError, openOciLayout } from './oci-layout';
+import { TreeReader } from './tree-reader';
 
 /**
  * Opens what the user named as an image: an OCI image layout directory, or a tar (possibly compressed) of one or

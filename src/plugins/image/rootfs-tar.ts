@@ -7,6 +7,7 @@ import { OpenFlags } from '../../linux/constants';
 import { getxattrAt } from '../../linux/fs-at';
 import { readlinkat } from '../../linux/openat2';
 import { listXattrsAt } from '../../linux/xattr-list';
+import { drained } from './pack-drain';
 
 /**
  * A directory tree (a container's rootfs) as a tar, in the form an image layer has (image-spec layer.md) and
@@ -381,20 +382,3 @@ class TreeWalker {
   }
 }
 
-/** Resolves when the sink wants more, or is gone (the caller then sees why). */
-function drained(sink: ReturnType<tarStream.Pack['entry']>): Promise<void> {
-  return new Promise((resolve) => {
-    // Gone already (the output failed and took the pack with it): no event will come.
-    if (sink.destroying || sink.destroyed) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      resolve();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
-  });
-}

@@ -1,6 +1,6 @@
 import { RuntimeError } from '../../errors';
 import { checkSize, looksLikeDigest, parseDigest, quote } from './digest';
-import { normalizeImageName } from './oci-layout';
+import { normalizeImageName } from './image-name';
 
 /**
  * The image store's two kinds of record file (layout: src/plugins/image/image-store.ts): one per image,
@@ -22,11 +22,6 @@ export interface ImageRecord {
   manifestDigest: string;
   manifestMediaType: string;
   manifestSize: number;
-  /**
-   * Only when the source's manifest bytes could not be had and the store keeps a re-serialisation under its own
-   * digest: the digest the source gave. `resolve` finds the image by it too.
-   */
-  sourceManifestDigest?: string;
   /** The configuration blob's digest: the image ID. */
   configDigest: string;
   /** Bottom layer first, as in the manifest. */
@@ -110,7 +105,11 @@ function parseJson(text: string, where: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-/** Reads `images/<hex>.json`; `where` is its path (every error names it, the field and the value). */
+/**
+ * Reads `images/<hex>.json`; `where` is its path (every error names it, the field and the value). Fields it does
+ * not know are ignored: records written before tsrun had every source's manifest bytes may carry
+ * `sourceManifestDigest` (the source's digest of a manifest the store kept re-serialised), which is no longer used.
+ */
 export function parseImageRecord(text: string, where: string): ImageRecord {
   const doc = parseJson(text, where);
   const record: ImageRecord = {
@@ -121,7 +120,6 @@ export function parseImageRecord(text: string, where: string): ImageRecord {
     layers: [],
     loadedAt: stringField(where, 'loadedAt', doc['loadedAt']),
   };
-  if (doc['sourceManifestDigest'] !== undefined) record.sourceManifestDigest = digestField(where, 'sourceManifestDigest', doc['sourceManifestDigest']);
   if (doc['created'] !== undefined) record.created = stringField(where, 'created', doc['created']);
   const layers = doc['layers'];
   if (!Array.isArray(layers)) fail(where, 'layers', layers, 'a list of layers');
@@ -139,9 +137,9 @@ export function parseImageRecord(text: string, where: string): ImageRecord {
 }
 
 export function serializeImageRecord(record: ImageRecord): string {
-  const { manifestDigest, manifestMediaType, manifestSize, sourceManifestDigest, configDigest, layers, created, loadedAt } = record;
+  const { manifestDigest, manifestMediaType, manifestSize, configDigest, layers, created, loadedAt } = record;
   return `${JSON.stringify({
-    manifestDigest, manifestMediaType, manifestSize, sourceManifestDigest, configDigest,
+    manifestDigest, manifestMediaType, manifestSize, configDigest,
     layers: layers.map(({ digest, diffId, mediaType, size }) => ({ digest, diffId, mediaType, size })),
     created, loadedAt,
   }, null, 2)}\n`;

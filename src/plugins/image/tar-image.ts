@@ -245,7 +245,7 @@ export async function imageFromTar(tarPath: string, options: ImportOptions): Pro
       layers: [layer],
     }, `${tarPath}: image manifest`);
     manifestBytes = Buffer.from(JSON.stringify(manifest));
-    image = { manifestDigest: digestOf(manifestBytes), manifest, config, configDigest };
+    image = { manifestDigest: digestOf(manifestBytes), manifestBytes, manifest, config, configDigest };
   } catch (error) {
     remove();
     throw error;

@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RuntimeError } from '../../../errors';
 import { MediaTypes, type Descriptor } from '../../../spec/image-types';
 import { checkBlobBytes, checkSize, digestOf, parseDigest, quote, verifyBlobStream } from '../digest';
-import { DOCUMENT_LIMIT } from '../oci-layout';
+import { DOCUMENT_LIMIT } from '../image-source';
 import { manifestReference, type ImageReference } from './reference';
 import { findChallenge, parseWwwAuthenticate, type Challenge } from './www-authenticate';
 

@@ -23,8 +23,9 @@ import type { ManifestResponse, RegistryClient } from './registry-client';
  * one. So they are validated as they are, and the ResolvedImage keeps the Docker media types; LAYER_TYPES lists
  * Docker's layer types beside OCI's.
  *
- * The manifest and configuration are held in memory and served by openBlob from there (byte for byte, so
- * pushImage can copy the image to another registry unchanged); layers stream from the registry.
+ * The manifest's bytes as the registry sent them are the ResolvedImage's manifestBytes (so pushImage copies the
+ * image to another registry unchanged). The manifest and configuration are held in memory and served by openBlob
+ * from there, byte for byte; layers stream from the registry.
  */
 
 export interface RegistryImageOptions {
@@ -153,7 +154,7 @@ export async function openRegistryImage(client: RegistryClient, reference: Image
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new RuntimeError('image', `${name}@${manifestDigest}: lists ${manifest.layers.length} layers but its configuration's rootfs.diff_ids has ${config.rootfs.diff_ids.length}`);
   }
-  const image: ResolvedImage = { manifestDigest, manifest, config, configDigest, refName: formatReference(ref) };
+  const image: ResolvedImage = { manifestDigest, manifestBytes, manifest, config, configDigest, refName: formatReference(ref) };
 
   const held = new Map<string, Buffer>([[manifestDigest, manifestBytes], [configDigest, configBytes]]);
   const streams = new Set<Readable>();

@@ -82,6 +82,7 @@ describe('openDockerArchive', () => {
       ],
     });
     expect(image.manifestDigest).toBe(`sha256:${hex(canonicalJson(image.manifest))}`);
+    expect(image.manifestBytes.toString()).toBe(canonicalJson(image.manifest));
     expect(canonicalJson(image.manifest)).toMatch(/^\{"config":\{"digest":/);
     expect((await drain(source.openBlob(image.manifest.layers[1] as Descriptor))).toString()).toBe('layer two');
     expect((await drain(source.openBlob(image.manifest.config))).length).toBe(configSize);

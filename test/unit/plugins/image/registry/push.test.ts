@@ -7,9 +7,13 @@ import { pushImage } from '../../../../../src/plugins/image/registry/push';
 import { RegistryClient } from '../../../../../src/plugins/image/registry/registry-client';
 import { MediaTypes, type ImageConfig, type ImageManifest } from '../../../../../src/spec/image-types';
 import { memoryRegistry, sha256 } from './memory-registry';
+import { rejection } from '../../../../helpers/rejection';
 
-/** An ImageSource over blobs in memory; `serveManifest` false makes it refuse to open its manifest. */
-function memorySource(options: { indent?: number; serveManifest?: boolean } = {}) {
+/**
+ * An ImageSource over blobs in memory, its manifest serialised with `indent`; `lie` hands out other manifest
+ * bytes than those its digest names.
+ */
+function memorySource(options: { indent?: number; lie?: boolean } = {}) {
   const layers = [Buffer.from('layer one'), Buffer.from('layer two')];
   const config: ImageConfig = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(`diff ${l.toString()}`)) } };
   const configBytes = Buffer.from(JSON.stringify(config));
@@ -21,9 +25,9 @@ function memorySource(options: { indent?: number; serveManifest?: boolean } = {}
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest, null, options.indent));
   const blobs = new Map([...layers, configBytes].map((b) => [sha256(b), b]));
-  if (options.serveManifest !== false) blobs.set(sha256(manifestBytes), manifestBytes);
+  const handedOut = options.lie === true ? Buffer.from(JSON.stringify(manifest)) : manifestBytes;
   const source: ImageSource = {
-    image: { manifestDigest: sha256(manifestBytes), manifest, config, configDigest: sha256(configBytes) },
+    image: { manifestDigest: sha256(manifestBytes), manifestBytes: handedOut, manifest, config, configDigest: sha256(configBytes) },
     openBlob(descriptor) {
       const blob = blobs.get(descriptor.digest);
       if (blob === undefined) throw new RuntimeError('image', `blob ${descriptor.digest}: missing`);
@@ -34,15 +38,6 @@ function memorySource(options: { indent?: number; serveManifest?: boolean } = {}
   return { source, manifestBytes, layers, configBytes };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
 
 describe('pushImage', () => {
   it('uploads the blobs the registry lacks, then the manifest under the tag', async () => {
@@ -53,7 +48,6 @@ describe('pushImage', () => {
     expect(result).toEqual({
       reference: 'localhost:5000/team/app:v1',
       manifestDigest: sha256(manifestBytes),
-      manifestBytes: 'source',
       uploaded: [sha256(layers[1] as Buffer), sha256(configBytes)],
       skipped: [sha256(layers[0] as Buffer)],
     });
@@ -61,38 +55,31 @@ describe('pushImage', () => {
     expect(registry.requests.filter((r) => r.startsWith('PUT /v2/team/app/manifests'))).toEqual(['PUT /v2/team/app/manifests/v1']);
   });
 
-  it('pushes the source\'s own bytes when they are not what JSON.stringify gives', async () => {
+  it('pushes the source\'s manifest bytes as they are, however they are indented', async () => {
     const registry = memoryRegistry();
     const { source, manifestBytes } = memorySource({ indent: 3 });
+    expect(manifestBytes.equals(Buffer.from(JSON.stringify(source.image.manifest)))).toBe(false);
     const result = await pushImage(new RegistryClient({ fetch: registry.fetch }), source, 'localhost:5000/team/app:v1');
-    expect(result.manifestBytes).toBe('source');
     expect(result.manifestDigest).toBe(sha256(manifestBytes));
     expect(registry.manifests.get('team/app:v1')?.bytes.equals(manifestBytes)).toBe(true);
   });
 
-  it('re-serialises a manifest the source does not serve, and says so', async () => {
+  it('pushes by digest', async () => {
     const registry = memoryRegistry();
-    const { source, manifestBytes } = memorySource({ indent: 3, serveManifest: false });
-    const result = await pushImage(new RegistryClient({ fetch: registry.fetch }), source, 'localhost:5000/team/app:v1');
-    const compact = Buffer.from(JSON.stringify(source.image.manifest));
-    expect(result.manifestBytes).toBe('re-serialised');
-    expect(result.manifestDigest).toBe(sha256(compact));
-    expect(result.manifestDigest).not.toBe(sha256(manifestBytes));
-  });
-
-  it('pushes by digest only with the exact bytes', async () => {
-    const registry = memoryRegistry();
-    const exact = memorySource({ indent: 2 });
-    const digest = exact.source.image.manifestDigest;
-    const result = await pushImage(new RegistryClient({ fetch: registry.fetch }), exact.source, `localhost:5000/team/app@${digest}`);
+    const { source, manifestBytes } = memorySource({ indent: 2 });
+    const digest = source.image.manifestDigest;
+    const result = await pushImage(new RegistryClient({ fetch: registry.fetch }), source, `localhost:5000/team/app@${digest}`);
     expect(result.manifestDigest).toBe(digest);
     expect(registry.requests.at(-1)).toBe(`PUT /v2/team/app/manifests/${digest}`);
+    expect(registry.manifests.get(`team/app@${digest}`)?.bytes.equals(manifestBytes)).toBe(true);
+  });
 
-    const inexact = memorySource({ indent: 2, serveManifest: false });
-    const before = registry.requests.length;
-    const error = await rejection(pushImage(new RegistryClient({ fetch: registry.fetch }), inexact.source, `localhost:5000/team/app@${digest}`));
-    expect(error.message).toBe(`push localhost:5000/team/app@${digest}: pushing by digest needs the manifest's exact bytes, which the source does not serve (re-serialised they hash to ${sha256(JSON.stringify(inexact.source.image.manifest))}); push by tag instead`);
-    expect(registry.requests.length).toBe(before);
+  it('refuses manifest bytes that are not the ones the digest names, before uploading anything', async () => {
+    const registry = memoryRegistry();
+    const { source } = memorySource({ indent: 2, lie: true });
+    const error = await rejection(pushImage(new RegistryClient({ fetch: registry.fetch }), source, 'localhost:5000/team/app:v1'));
+    expect(error.message).toBe(`push localhost:5000/team/app:v1: the source's manifest bytes hash to ${sha256(source.image.manifestBytes)}, not to the image's manifest digest ${source.image.manifestDigest}`);
+    expect(registry.requests).toEqual([]);
   });
 
   it('refuses a digest that is not the image\'s', async () => {

@@ -5,6 +5,7 @@ import { RuntimeError } from '../../../../../src/errors';
 import { describeFailure, isLoopbackHost, RegistryClient, type FetchFunction, type RegistryClientOptions } from '../../../../../src/plugins/image/registry/registry-client';
 import { parseReference } from '../../../../../src/plugins/image/registry/reference';
 import { MediaTypes } from '../../../../../src/spec/image-types';
+import { rejection } from '../../../../helpers/rejection';
 
 const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
@@ -44,15 +45,6 @@ const json = (status: number, value: unknown, headers: Record<string, string> = 
 const registryError = (status: number, code: string, message: string, headers: Record<string, string> = {}): Response =>
   json(status, { errors: [{ code, message, detail: { ignored: true } }] }, headers);
 
-async function rejection(promise: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
 
 async function drain(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

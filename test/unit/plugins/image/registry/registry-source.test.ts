@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../../../src/errors';
 import type { TargetPlatform } from '../../../../../src/plugins/image/image-source';
 import { RegistryClient } from '../../../../../src/plugins/image/registry/registry-client';
 import { chooseIndexEntry, openRegistryImage } from '../../../../../src/plugins/image/registry/registry-source';
 import { imageDocumentValidators } from '../../../../../src/spec/image-validate';
 import { MediaTypes, type Descriptor, type Platform } from '../../../../../src/spec/image-types';
 import { memoryRegistry, sha256 } from './memory-registry';
+import { rejection } from '../../../../helpers/rejection';
 
 const AMD64: TargetPlatform = { os: 'linux', architecture: 'amd64' };
 const entry = (name: string, platform?: Platform, mediaType: string = MediaTypes.manifest): Descriptor => ({
@@ -19,15 +19,6 @@ async function drain(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RuntimeError) return error;
-    throw error;
-  }
-  throw new Error('expected a RuntimeError');
-}
 
 describe('chooseIndexEntry', () => {
   const arm = (variant?: string): Platform => ({ os: 'linux', architecture: 'arm', ...(variant ? { variant } : {}) });
@@ -112,6 +103,8 @@ describe('openRegistryImage', () => {
       `GET /v2/lib/app/manifests/${world.manifestDigest}`,
       `GET /v2/lib/app/blobs/${sha256(world.config)}`,
     ]);
+    // The manifest's bytes are the registry's, indented as docker wrote them.
+    expect(source.image.manifestBytes.equals(world.manifest)).toBe(true);
     // The manifest and config come from memory, byte for byte; layers from the registry.
     const manifest = await drain(source.openBlob({ mediaType: MediaTypes.dockerManifest, digest: world.manifestDigest, size: world.manifest.length }));
     expect(manifest.equals(world.manifest)).toBe(true);
