@@ -1,6 +1,7 @@
 // Layer application on a real file system: every node type, ownership, modes, xattrs, whiteouts in both modes,
 // gzip and zstd, and layers that try to write outside the rootfs. Needs root (chown to other users, mknod,
 // trusted.* xattrs), so it skips in the rootless pass.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError } from '../../src/errors';
-import { getxattrAt } from '../../src/linux/fs-at';
+import { getxattrAt, setxattrAt } from '../../src/linux/fs-at';
 import { applyLayer, type LayerCompression } from '../../src/plugins/image/layer-apply';
 import { RootfsWriter, type WhiteoutMode } from '../../src/plugins/image/rootfs-writer';
 import { buildTar, type TarEntrySpec } from '../helpers/tar-build';
@@ -205,5 +206,33 @@ describe.skipIf(skipRootless || notRoot)(`layer application${rootlessNote}${notR
     expect(await cut(tar.subarray(0, 1000), 'none')).toMatch(/^layer 3: /);
     expect(await cut(Buffer.from('not gzip at all'), 'gzip')).toMatch(/^layer 3: not a valid gzip-compressed tar/);
     expect(await cut(zlib.zstdCompressSync(tar).subarray(0, 50), 'zstd')).toMatch(/^layer 3: /);
+  });
+
+  it('a binary extended attribute (as GNU tar and Docker write them) arrives byte for byte', async () => {
+    const source = path.join(dir, 'source');
+    fs.mkdirSync(source);
+    fs.writeFileSync(path.join(source, 'tool'), 'x');
+    const value = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80, 0x00, 0x20, 0x0a]);
+    const sourceFd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      setxattrAt(sourceFd, 'tool', 'user.binary', value);
+    } finally {
+      fs.closeSync(sourceFd);
+    }
+    const tarFile = path.join(dir, 'layer.tar');
+    const made = spawnSync('tar', ['--xattrs', '--xattrs-include=user.*', '--format=posix', '-cf', tarFile, '-C', source, 'tool'], { encoding: 'utf8' });
+    expect(made.stderr).toBe('');
+    const writer = new RootfsWriter(rootfs, 'flatten');
+    try {
+      await applyLayer(Readable.from([fs.readFileSync(tarFile)]), 'none', writer, 'layer 0');
+    } finally {
+      writer.close();
+    }
+    const rootFd = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      expect(getxattrAt(rootFd, 'tool', 'user.binary')).toEqual(value);
+    } finally {
+      fs.closeSync(rootFd);
+    }
   });
 });

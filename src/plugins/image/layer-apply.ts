@@ -5,7 +5,8 @@ import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import { RuntimeError } from '../../errors';
 import { MediaTypes } from '../../spec/image-types';
-import { classifyEntry, type TarHeader } from './layer-entry';
+import { classifyEntry, hasPaxXattrs, type TarHeader } from './layer-entry';
+import { paxRecordsBefore, StreamWindow } from './pax-records';
 import type { RootfsWriter } from './rootfs-writer';
 
 /**
@@ -63,6 +64,8 @@ export async function applyLayer(blob: Readable, compression: LayerCompression, 
   const hash = createHash('sha256');
   const extract = tarStream.extract();
   const stopWriting = new AbortController();
+  // The bytes since the end of the last entry's data: the header blocks of the next entry (see pax-records.ts).
+  const window = new StreamWindow();
 
   // Feeds the tar to the parser; after a failure it only reads on. Resolves with the stream's own error.
   const feeding = (async (): Promise<unknown> => {
@@ -70,6 +73,7 @@ export async function applyLayer(blob: Readable, compression: LayerCompression, 
       for await (const chunk of tar) {
         hash.update(chunk as Buffer);
         if (stopWriting.signal.aborted) continue;
+        window.add(chunk as Buffer);
         try {
           if (!extract.write(chunk as Buffer)) await once(extract, 'drain', { signal: stopWriting.signal });
         } catch {
@@ -87,8 +91,13 @@ export async function applyLayer(blob: Readable, compression: LayerCompression, 
   let entries = 0;
   writer.beginLayer(label);
   try {
+    let dataEnd = 0;
     for await (const entry of extract) {
-      const classified = classifyEntry(entry.header as TarHeader, label);
+      const header = entry.header as unknown as TarHeader & { byteOffset: number };
+      if (hasPaxXattrs(header.pax)) header.rawPax = paxRecordsBefore(window.slice(dataEnd, header.byteOffset - 512), label);
+      dataEnd = header.byteOffset + Math.ceil(header.size / 512) * 512;
+      window.keepFrom(dataEnd);
+      const classified = classifyEntry(header, label);
       await writer.write(classified, entry as AsyncIterable<Buffer>);
       // Whatever the writer did not read (a directory's or a link's empty body) is skipped.
       for await (const chunk of entry) void chunk;

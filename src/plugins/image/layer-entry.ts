@@ -21,6 +21,8 @@ export interface TarHeader {
   devmajor?: number;
   devminor?: number;
   pax?: unknown;
+  /** The PAX records as bytes (pax-records.ts), where the tar reader's UTF-8 text would damage a value. */
+  rawPax?: ReadonlyMap<string, Buffer>;
 }
 
 /** A path inside the rootfs: the directory holding the entry (components from the root) and its name. */
@@ -85,15 +87,28 @@ function checkId(value: number, what: string, label: string, name: string): numb
   return value;
 }
 
-/** The extended attributes a PAX header carries (`SCHILY.xattr.NAME=VALUE`, as GNU tar, Docker and BuildKit write them). */
-export function paxXattrs(pax: unknown, label: string, name: string): Array<[string, Buffer]> {
+/** True when a decoded PAX header names extended attributes (so its raw bytes are worth reading again). */
+export function hasPaxXattrs(pax: unknown): boolean {
+  return pax !== null && typeof pax === 'object' && Object.keys(pax).some((key) => key.startsWith(XATTR_PAX_PREFIX));
+}
+
+/**
+ * The extended attributes a PAX header carries (`SCHILY.xattr.NAME=VALUE`, as GNU tar, Docker and BuildKit write
+ * them): from the raw records when the reader kept them, else from the decoded text.
+ */
+export function paxXattrs(pax: unknown, label: string, name: string, rawPax?: ReadonlyMap<string, Buffer>): Array<[string, Buffer]> {
   if (pax === null || typeof pax !== 'object') return [];
   const xattrs: Array<[string, Buffer]> = [];
   for (const [key, value] of Object.entries(pax as Record<string, unknown>)) {
     if (!key.startsWith(XATTR_PAX_PREFIX) || typeof value !== 'string') continue;
     const attribute = key.slice(XATTR_PAX_PREFIX.length);
-    // The tar reader decodes PAX values as UTF-8, so binary values (security.capability) arrive damaged.
-    // Writing a damaged capability set would grant something else than the image says: refuse instead.
+    const raw = rawPax?.get(key);
+    if (raw !== undefined) {
+      xattrs.push([attribute, raw]);
+      continue;
+    }
+    // Decoded as UTF-8 only: a binary value (security.capability) would arrive damaged, and a damaged
+    // capability set grants something else than the image says. Refuse instead.
     if (value.includes('\uFFFD')) {
       throw refuse(label, name, `extended attribute ${attribute} has a binary value, which tsrun's tar reader cannot carry intact`);
     }
@@ -122,7 +137,7 @@ export function classifyEntry(header: TarHeader, label: string): LayerEntry {
     uid: checkId(header.uid, 'uid', label, entryName),
     gid: checkId(header.gid, 'gid', label, entryName),
     mtime: header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0,
-    xattrs: paxXattrs(header.pax, label, entryName),
+    xattrs: paxXattrs(header.pax, label, entryName, header.rawPax),
   };
   if (components.length === 0) {
     if (header.type !== 'directory') throw refuse(label, entryName, `the rootfs itself must be a directory, got ${header.type}`);
