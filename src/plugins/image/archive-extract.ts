@@ -14,6 +14,13 @@ import { quote } from './digest';
  */
 
 const GZIP_MAGIC = [0x1f, 0x8b];
+/**
+ * The one symlink image archives have: docker save before v25 stores a layer that repeats another one as
+ * `<id>/layer.tar -> ../<other id>/layer.tar`. It becomes a hard link to that file (made once the archive has
+ * been read, since the target may come later); any other symlink is refused.
+ */
+const DOCKER_LAYER_LINK = /^([0-9a-f]{64})\/layer\.tar$/;
+const DOCKER_LAYER_TARGET = /^\.\.\/([0-9a-f]{64})\/layer\.tar$/;
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
 /** An archive entry's name as a relative path (`./a//b/` → `a/b`); '' for the archive's root directory. */
@@ -97,7 +104,8 @@ function makeDirectories(root: string, rel: string, entryError: (why: string) =>
 
 /**
  * Extracts `tarPath` into a new directory made under `intoDir` and returns its path. Entries other than regular
- * files and directories, absolute names, `..` components and NUL bytes are errors naming the entry.
+ * files and directories (and docker's repeated-layer links, see DOCKER_LAYER_LINK), absolute names, `..`
+ * components and NUL bytes are errors naming the entry.
  */
 export async function extractArchive(tarPath: string, intoDir: string): Promise<string> {
   let root: string;
@@ -113,6 +121,7 @@ export async function extractArchive(tarPath: string, intoDir: string): Promise<
     input.on('error', (error) => extract.destroy(error));
     input.pipe(extract);
     let entries = 0;
+    const layerLinks: Array<{ rel: string; target: string; entryError: (why: string, cause?: unknown) => RuntimeError }> = [];
     for await (const entry of extract) {
       entries++;
       const { name, type } = entry.header;
@@ -122,6 +131,12 @@ export async function extractArchive(tarPath: string, intoDir: string): Promise<
       if (type === 'directory') {
         entry.resume();
         makeDirectories(root, rel, entryError);
+        continue;
+      }
+      const target = entry.header.linkname ?? '';
+      if (type === 'symlink' && DOCKER_LAYER_LINK.test(rel) && DOCKER_LAYER_TARGET.test(target)) {
+        entry.resume();
+        layerLinks.push({ rel, target: `${DOCKER_LAYER_TARGET.exec(target)![1]}/layer.tar`, entryError });
         continue;
       }
       if (type !== 'file' && type !== 'contiguous-file') {
@@ -138,6 +153,17 @@ export async function extractArchive(tarPath: string, intoDir: string): Promise<
       }
     }
     if (entries === 0) throw new RuntimeError('image', `${tarPath}: the archive is empty`);
+    for (const link of layerLinks) {
+      const target = path.join(root, link.target);
+      if (!fs.lstatSync(target, { throwIfNoEntry: false })?.isFile()) throw link.entryError(`links to ${quote(link.target)}, which the archive does not hold as a file`);
+      makeDirectories(root, path.posix.dirname(link.rel), link.entryError);
+      try {
+        fs.linkSync(target, path.join(root, link.rel));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw link.entryError('appears more than once', error);
+        throw error;
+      }
+    }
     return root;
   } catch (error) {
     input?.destroy();

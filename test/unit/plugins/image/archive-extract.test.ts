@@ -86,6 +86,21 @@ describe('extractArchive', () => {
     });
   }
 
+  it('turns docker\'s repeated-layer symlink (<id>/layer.tar -> ../<id>/layer.tar) into a hard link, and only that one', async () => {
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    // The link may come before its target.
+    const file = await archive([{ name: `${b}/layer.tar`, type: 'symlink', linkname: `../${a}/layer.tar` }, { name: `${a}/layer.tar`, content: 'layer' }]);
+    const dir = await extractArchive(file, into);
+    expect(fs.lstatSync(path.join(dir, b, 'layer.tar')).isFile()).toBe(true);
+    expect(fs.statSync(path.join(dir, b, 'layer.tar')).ino).toBe(fs.statSync(path.join(dir, a, 'layer.tar')).ino);
+    const other = await archive([{ name: `${b}/layer.tar`, type: 'symlink', linkname: `../${a}/json` }, { name: `${a}/json`, content: '{}' }]);
+    await expect(extractArchive(other, into)).rejects.toThrow(/symlink entries are not accepted/);
+    const dangling = await archive([{ name: `${b}/layer.tar`, type: 'symlink', linkname: `../${a}/layer.tar` }, { name: 'x', content: 'y' }]);
+    await expect(extractArchive(dangling, into)).rejects.toThrow(`entry "${b}/layer.tar": links to "${a}/layer.tar", which the archive does not hold as a file`);
+    expect(fs.readdirSync(into)).toEqual([path.basename(dir)]);
+  });
+
   it('refuses a file where a directory is needed', async () => {
     const file = await archive([{ name: 'blobs', content: 'x' }, { name: 'blobs/sha256/a', content: 'y' }]);
     await expect(extractArchive(file, into)).rejects.toThrow(`${file}: entry "blobs/sha256/a": "blobs" is a file in the archive, not a directory`);
