@@ -51,9 +51,38 @@ export function validateImageManifestDocument(doc: unknown, where: string): Imag
   return doc as ImageManifest;
 }
 
+/** Fields of an image configuration config.md requires: a null there is an error, not an absence. */
+const REQUIRED_CONFIG_FIELDS = new Set(['architecture', 'os', 'rootfs']);
+
+/** `value` without its null fields (except `keep`); `value` itself when it has none. */
+function withoutNullFields(value: Record<string, unknown>, keep: ReadonlySet<string> = new Set()): Record<string, unknown> {
+  const entries = Object.entries(value);
+  if (!entries.some(([key, field]) => field === null && !keep.has(key))) return value;
+  return Object.fromEntries(entries.filter(([key, field]) => field !== null || keep.has(key)));
+}
+
+/**
+ * config.md: "Any OPTIONAL field MAY also be set to null, which is equivalent to being absent" — and Go-built
+ * images do that (`"Env": null`, `"config": null`). The official schema allows null only on four fields, so the
+ * schema (kept equal to it) checks a copy with those nulls removed: at the top, in `config` and in history entries.
+ */
+export function dropOptionalNulls(doc: unknown): unknown {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return doc;
+  const top = withoutNullFields(doc as Record<string, unknown>, REQUIRED_CONFIG_FIELDS);
+  const config = top.config;
+  const cleanConfig = config !== null && typeof config === 'object' && !Array.isArray(config) ? withoutNullFields(config as Record<string, unknown>) : config;
+  const history = Array.isArray(top.history)
+    ? top.history.map((entry: unknown) => (entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? withoutNullFields(entry as Record<string, unknown>) : entry))
+    : top.history;
+  const historyChanged = Array.isArray(history) && (history as unknown[]).some((entry, i) => entry !== (top.history as unknown[])[i]);
+  if (top === doc && cleanConfig === config && !historyChanged) return doc;
+  return { ...top, ...(cleanConfig === config ? {} : { config: cleanConfig }), ...(historyChanged ? { history } : {}) };
+}
+
 export function validateImageConfigDocument(doc: unknown, where: string): ImageConfig {
-  check(validateImageConfig, doc, where);
-  return doc as ImageConfig;
+  const normalised = dropOptionalNulls(doc);
+  check(validateImageConfig, normalised, where);
+  return normalised as ImageConfig;
 }
 
 /** The schema checks image sources apply to what they read (src/plugins/image/image-source.ts). */

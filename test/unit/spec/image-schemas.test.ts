@@ -1,8 +1,9 @@
 // tsrun's image-spec v1.1.1 schemas (src/spec/schema-image, compiled into src/spec/generated/image-validators.js):
 // a corpus of good and bad documents of every kind, each judged by tsrun's compiled validators and by the OFFICIAL
 // image-spec v1.1.1 schemas (draft-04, compiled here with ajv-draft-04). The verdicts must agree, except for the
-// cases marked `stricter`: there the official schema accepts what the spec's prose forbids, and tsrun refuses it.
-// Each such case names its reason in STRICTER below.
+// cases marked `stricter` (the official schema accepts what the spec's prose forbids, and tsrun refuses it) and
+// `looser` (the spec's prose allows what the official schema refuses). Each such case names its reason in STRICTER
+// or LOOSER below.
 import Ajv04 from 'ajv-draft-04';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -157,6 +158,14 @@ const STRICTER = {
 
 type StricterId = keyof typeof STRICTER;
 
+/** Where tsrun accepts what the official schema refuses: each what the spec's prose allows. */
+const LOOSER = {
+  'optional-null':
+    'config.md: "Any OPTIONAL field MAY also be set to null, which is equivalent to being absent"; the official schema allows null only on Entrypoint, Cmd, Volumes and Labels (Go-built images write "Env": null)',
+} as const;
+
+type LooserId = keyof typeof LOOSER;
+
 interface Case {
   name: string;
   kind: Kind;
@@ -165,6 +174,8 @@ interface Case {
   valid: boolean;
   /** Set on invalid cases the official schema accepts: the reason, a key of STRICTER. */
   stricter?: StricterId;
+  /** Set on valid cases the official schema refuses: the reason, a key of LOOSER. */
+  looser?: LooserId;
 }
 
 const SHA256_EMPTY = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -448,11 +459,11 @@ const configCases: Case[] = [
   { name: 'rootfs without diff_ids', kind: 'config', doc: withField(CONFIG, 'rootfs/diff_ids', REMOVE), valid: false },
   { name: 'diff_ids not an array', kind: 'config', doc: withField(CONFIG, 'rootfs/diff_ids', SHA256_EMPTY), valid: false },
   { name: 'diff_ids with a number', kind: 'config', doc: withField(CONFIG, 'rootfs/diff_ids', [1]), valid: false },
-  // config.md says any OPTIONAL field MAY be null; the official schema allows null only for Entrypoint, Cmd, Volumes
-  // and Labels. tsrun follows the schema (and its types): these three are refused by both.
-  { name: 'config null', kind: 'config', doc: withField(CONFIG, 'config', null), valid: false },
-  { name: 'Env null', kind: 'config', doc: withField(EXEC, 'config/Env', null), valid: false },
-  { name: 'created null', kind: 'config', doc: withField(CONFIG, 'created', null), valid: false },
+  // tsrun looser: config.md lets any OPTIONAL field be null; the official schema allows it only on four.
+  { name: 'config null', kind: 'config', doc: withField(CONFIG, 'config', null), valid: true, looser: 'optional-null' },
+  { name: 'Env null', kind: 'config', doc: withField(EXEC, 'config/Env', null), valid: true, looser: 'optional-null' },
+  { name: 'created null', kind: 'config', doc: withField(CONFIG, 'created', null), valid: true, looser: 'optional-null' },
+  { name: 'architecture null', kind: 'config', doc: withField(CONFIG, 'architecture', null), valid: false },
   { name: 'Env with a number', kind: 'config', doc: withField(EXEC, 'config/Env', ['A=1', 2]), valid: false },
   { name: 'Entrypoint a string', kind: 'config', doc: withField(EXEC, 'config/Entrypoint', '/bin/sh -c'), valid: false },
   { name: 'Cmd with a number', kind: 'config', doc: withField(EXEC, 'config/Cmd', [1]), valid: false },
@@ -532,14 +543,16 @@ describe('image-spec schemas: the corpus', () => {
     });
 
     for (const c of CASES) {
-      const expected = c.stricter === undefined ? c.valid : true;
-      it(`official schema ${expected ? 'accepts' : 'rejects'} ${c.kind}: ${c.name}${c.stricter === undefined ? '' : ` (tsrun stricter: ${c.stricter})`}`, () => {
+      const expected = c.stricter !== undefined ? true : c.looser !== undefined ? false : c.valid;
+      const note = c.stricter !== undefined ? ` (tsrun stricter: ${c.stricter})` : c.looser !== undefined ? ` (tsrun looser: ${c.looser})` : '';
+      it(`official schema ${expected ? 'accepts' : 'rejects'} ${c.kind}: ${c.name}${note}`, () => {
         expect(official[c.kind](c.doc)).toBe(expected);
       });
     }
 
-    it('every listed stricter case is used by the corpus', () => {
+    it('every listed stricter and looser case is used by the corpus', () => {
       expect([...new Set(CASES.flatMap((c) => (c.stricter === undefined ? [] : [c.stricter])))].sort()).toEqual(Object.keys(STRICTER).sort());
+      expect([...new Set(CASES.flatMap((c) => (c.looser === undefined ? [] : [c.looser])))].sort()).toEqual(Object.keys(LOOSER).sort());
     });
   });
 });
@@ -589,6 +602,14 @@ describe('image-spec schemas: error messages', () => {
     expect(() => v.validateImageConfigDocument(withField(CONFIG, 'rootfs/diff_ids', ['layer-1']), where)).toThrow(
       `${where}: /rootfs/diff_ids/0 must be a digest "<algorithm>:<encoded>" such as "sha256:<64 lowercase hex digits>", got "layer-1"`,
     );
+  });
+
+  it('an optional field set to null counts as absent (config.md); a required one set to null is an error', () => {
+    const doc = { ...EXEC, author: null, config: { Env: null, User: null, Cmd: ['sh'] }, history: [{ created_by: null, comment: 'c' }] };
+    const checked = v.validateImageConfigDocument(doc, 'c');
+    expect(checked).toEqual({ ...EXEC, config: { Cmd: ['sh'] }, history: [{ comment: 'c' }] });
+    expect(v.validateImageConfigDocument({ ...CONFIG, config: null }, 'c')).toEqual(CONFIG);
+    expect(() => v.validateImageConfigDocument({ ...CONFIG, os: null }, 'c')).toThrow(/^c: \/os must be a string, got null/);
   });
 
   it('errors are ConfigErrors; valid documents come back as they are', () => {
