@@ -20,3 +20,9 @@ export function printErr(text: string): void {
     // nowhere left to report
   }
 }
+
+/** Rows as columns padded to the widest cell plus three spaces (docker's `ls` look); the first row is the header. */
+export function printTable(rows: readonly string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
+  printOut(rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`).join(''));
+}

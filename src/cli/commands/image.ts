@@ -1,5 +1,5 @@
 import { RuntimeError } from '../../errors';
-import { printOut } from '../output';
+import { printOut, printTable } from '../output';
 import type { FlagSpec, Verb } from '../verb';
 
 /** `tsrun image …`: bundles from OCI images and `docker save` archives, and the layer store (README, Images). */
@@ -91,8 +91,7 @@ export const imageListVerb: Verb<{ stateDir: string; format: string; quiet: bool
         rows.push([ref, shortId(image.configDigest), image.created ?? '', String(image.layers.length), size]);
       }
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
-    printOut(rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`).join(''));
+    printTable(rows);
   },
 };
 

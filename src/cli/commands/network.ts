@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../../errors';
-import { printOut } from '../output';
+import { printOut, printTable } from '../output';
 import type { FlagSpec, Verb } from '../verb';
 
 /** `tsrun network …`: Docker-style bridge networks for containers, wired in as OCI hooks (README, Networking). */
@@ -81,8 +81,7 @@ export const networkListVerb: Verb<{ stateDir: string; format: string; quiet: bo
     else if (args.format === 'json') printOut(`${JSON.stringify(networks, null, 2)}\n`);
     else {
       const rows = [['NAME', 'DRIVER', 'SUBNET', 'GATEWAY', 'BRIDGE'], ...networks.map((n) => [n.name, n.driver, n.subnet, n.gateway, n.bridge])];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
-      printOut(rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`).join(''));
+      printTable(rows);
     }
   },
 };
