@@ -148,7 +148,7 @@ export const networkSetupVerb: Verb<ConnectArgs> = {
   positionals: [],
   options: { ...STATE_DIR, ...CONNECT_OPTIONS },
   async handler(_cli, args) {
-    const { parseHookState, setupContainerNetwork } = await import('../../plugins/network/container-network');
+    const [{ setupContainerNetwork }, { parseHookState }] = await Promise.all([import('../../plugins/network/container-network'), import('../../spec/hook-state')]);
     const state = parseHookState(fs.readFileSync(0, 'utf8'));
     setupContainerNetwork(await deps(args.stateDir), state, args);
   },
@@ -160,7 +160,7 @@ export const networkTeardownVerb: Verb<{ id?: string; stateDir: string }> = {
   positionals: [{ name: 'id', default: '' }],
   options: { ...STATE_DIR },
   async handler(_cli, args) {
-    const { parseHookState, teardownContainerNetwork } = await import('../../plugins/network/container-network');
+    const [{ teardownContainerNetwork }, { parseHookState }] = await Promise.all([import('../../plugins/network/container-network'), import('../../spec/hook-state')]);
     const id = args.id ? args.id : parseHookState(fs.readFileSync(0, 'utf8')).id;
     teardownContainerNetwork(await deps(args.stateDir), id);
   },

@@ -11,6 +11,7 @@ import type { Ipam } from './ipam';
 import { subnetOf, type NetworkStore } from './network-store';
 import { parseNetworkMode } from './network-mode';
 import { checkHostPortsFree, checkPortConflicts, parsePublish, type PublishSpec } from './publish';
+import type { HookState } from '../../spec/hook-state';
 
 /**
  * `tsrun network setup` and `teardown`: connect a container to a bridge network and disconnect it. They run as
@@ -40,28 +41,6 @@ export interface SetupOptions {
   hostname?: string;
   dns: readonly string[];
   addHost: readonly string[];
-}
-
-/** The parts of the OCI state setup and teardown read. */
-export interface HookState {
-  id: string;
-  pid?: number;
-  bundle?: string;
-}
-
-export function parseHookState(text: string): HookState {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new RuntimeError('usage', `container state on stdin: not JSON (${(error as Error).message}); run as an OCI hook or pass the container ID`);
-  }
-  const state = value as Partial<HookState> | null;
-  if (typeof state !== 'object' || state === null || typeof state.id !== 'string' || state.id === '') {
-    throw new RuntimeError('usage', 'container state on stdin: "id" must be a non-empty string');
-  }
-  if (state.pid !== undefined && (!Number.isInteger(state.pid) || state.pid < 0)) throw new RuntimeError('usage', `container state on stdin: "pid" must be a PID, got ${JSON.stringify(state.pid)}`);
-  return { id: state.id, pid: state.pid, bundle: typeof state.bundle === 'string' ? state.bundle : undefined };
 }
 
 /** The host end of a container's veth pair: ≤ 15 bytes, stable for an ID, so a leftover one is found again. */
