@@ -247,7 +247,10 @@ describe.skipIf(integrationSkipReason !== undefined || rootlessSkip)(`tsrun imag
   it('--overlay --umount-on-stop: the rootfs is unmounted when the container has stopped', async () => {
     const store = path.join(sb.dir, 'store');
     const layout = newPath('layout');
-    await writeOciLayout(layout, { layers: [busyboxLayer()], config: { Cmd: ['/bin/sh', '-c', 'echo ran'] } });
+    await writeOciLayout(layout, {
+      layers: [busyboxLayer([{ name: 'vol/seed', content: 'seeded', uid: 1000, gid: 1000 }])],
+      config: { Cmd: ['/bin/sh', '-c', 'echo ran; cat /vol/seed >&2'], Volumes: { '/vol': {} } },
+    });
     const bundle = newPath('bundle');
     overlayBundles.push(bundle);
     // A path is loaded into the store first.
@@ -258,8 +261,10 @@ describe.skipIf(integrationSkipReason !== undefined || rootlessSkip)(`tsrun imag
     fs.writeFileSync(configFile, JSON.stringify(config));
     expect(fs.readdirSync(path.join(bundle, 'rootfs'))).toContain('bin');
     const r = sb.tsrun(['run', '--bundle', bundle, sb.newId('ov')]);
-    expect([r.stdout, r.stderr, r.status]).toEqual(['ran\n', '', 0]);
+    expect([r.stdout, r.stderr, r.status]).toEqual(['ran\n', 'seeded', 0]);
     expect(fs.readdirSync(path.join(bundle, 'rootfs'))).toEqual([]);
+    // The volume is a copy of the image's /vol (a lower layer's directory cannot be moved out of an overlay).
+    expect(fs.statSync(path.join(bundle, 'volumes', '0', 'seed')).uid).toBe(1000);
   });
 
   it('export a container\'s rootfs, import it as an image, save that, and the saved archive unpacks and runs', async () => {

@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../../errors';
 import { writeFileAtomic } from '../../linux/atomic-file';
+import { copyTree } from '../../linux/copy-tree';
 import { OpenFlags } from '../../linux/constants';
 import { SyscallError } from '../../linux/errno';
 import { fchmodat, fchownat, renameNoReplace } from '../../linux/fs-at';
@@ -116,18 +116,6 @@ function ensureDirectoryInRootfs(root: number, dir: string): number {
 }
 
 /**
- * `cp -a` of a directory: content, owners, modes, times, links and xattrs. An overlay of shared layers cannot
- * give a directory of a lower layer away by rename (EXDEV), so its volumes get a copy.
- */
-function copyTree(from: string, to: string): void {
-  const copied = spawnSync('cp', ['-a', '--no-target-directory', '--', from, to], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  if (copied.error || copied.status !== 0) {
-    const why = copied.error?.message ?? copied.stderr.trim().split('\n')[0] ?? `exit status ${copied.status}`;
-    throw new RuntimeError('image', `copying the image's ${from} into the volume ${to}: ${why}`);
-  }
-}
-
-/**
  * Moves what the rootfs has at `destination` (resolved inside the rootfs) into `volumeDir`, and leaves an empty
  * directory with the same owner and mode as the mount point. With nothing there, both are made empty (0755).
  */
@@ -141,7 +129,9 @@ function seedVolume(rootfs: string, destination: string, volumesDir: string, nam
     parent = ensureDirectoryInRootfs(root, parentPath);
     const existing = fs.lstatSync(`/proc/self/fd/${parent}/${base}`, { throwIfNoEntry: false });
     if (existing?.isDirectory() && seeding === 'copy') {
-      copyTree(`/proc/self/fd/${parent}/${base}`, path.join(volumesDir, name));
+      // An overlay of shared layers cannot give a lower layer's directory away by rename (EXDEV): copy it.
+      // cp is another process: the directory is named through this process's descriptor table, not /proc/self.
+      copyTree(`/proc/${process.pid}/fd/${parent}/${base}`, path.join(volumesDir, name), `copying the image's ${destination} into its volume`);
     } else if (existing?.isDirectory()) {
       renameNoReplace(parent, base, volumes, name);
       mkdirat(parent, base, 0o700);
