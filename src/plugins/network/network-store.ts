@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { LockFn } from '../../container/state-store';
 import { RuntimeError, describeValue } from '../../errors';
 import { fsSyscallError, syncDirectory, writeFileAtomic } from '../../linux/atomic-file';
+import { HeldLocks } from '../../linux/held-locks';
 import { nodeErrorCode } from '../../linux/errno';
 import {
   type Cidr,
@@ -192,14 +193,13 @@ export function ensurePrivateDir(dir: string): void {
 
 export class NetworkStore {
   readonly #dir: string;
-  readonly #lock: LockFn;
+  readonly #locks: HeldLocks;
   readonly #clock: () => number;
   /** Lock files this instance holds, with nesting depth: locking is re-entrant within one instance. */
-  readonly #held = new Map<string, number>();
 
   constructor(options: NetworkStoreOptions) {
     this.#dir = path.resolve(options.dir);
-    this.#lock = options.lock;
+    this.#locks = new HeldLocks(options.lock);
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -366,33 +366,16 @@ export class NetworkStore {
 
   #withStoreLock<T>(fn: () => T): T {
     const file = path.join(this.networksDir, STORE_LOCK);
-    if (!this.#held.has(file) && this.#held.size > 0) {
+    if (!this.#locks.holds(file) && this.#locks.count > 0) {
       throw new RuntimeError('internal', 'network store: the store lock was requested while holding a network lock');
     }
     return this.#withLockFile(file, fn);
   }
 
   #withLockFile<T>(file: string, fn: () => T): T {
-    const depth = this.#held.get(file);
-    if (depth !== undefined) {
-      // flock on a second descriptor of our own would wait for ourselves forever.
-      this.#held.set(file, depth + 1);
-      try {
-        return fn();
-      } finally {
-        this.#held.set(file, depth);
-      }
-    }
-    ensurePrivateDir(path.dirname(file));
-    const handle = this.#lock(file);
-    this.#held.set(file, 1);
-    try {
-      return fn();
-    } finally {
-      this.#held.delete(file);
-      handle.release();
-    }
+    return this.#locks.run(file, fn, () => ensurePrivateDir(path.dirname(file)));
   }
+
 
   #record(name: string, subnet: Cidr, gateway: number, bridge: string, labels?: Record<string, string>): NetworkRecord {
     const record: NetworkRecord = {

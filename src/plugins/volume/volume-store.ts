@@ -5,6 +5,7 @@ import { RuntimeError, describeValue } from '../../errors';
 import { fsSyscallError, syncDirectory, writeFileAtomic } from '../../linux/atomic-file';
 import { nodeErrorCode } from '../../linux/errno';
 import { createFileLock } from '../../linux/file-lock';
+import { HeldLocks } from '../../linux/held-locks';
 import { parseMountInfo } from '../../linux/proc-parsers';
 import { createSys } from '../../linux/sys';
 import { isValidVolumeName, randomVolumeName, validateVolumeName } from './volume-name';
@@ -93,17 +94,16 @@ const NAME_ATTEMPTS = 8;
 
 export class VolumeStore {
   readonly dir: string;
-  readonly #lock: VolumeLockFn;
+  readonly #locks: HeldLocks;
   readonly #usersOf: (name: string) => readonly string[];
   readonly #now: () => Date;
   readonly #random: () => string;
   readonly #mountPoints: () => readonly string[];
   /** Lock files this object holds, with nesting depth. */
-  readonly #held = new Map<string, number>();
 
   constructor(dir: string, options: VolumeStoreOptions) {
     this.dir = path.resolve(dir);
-    this.#lock = options.lock ?? defaultLock();
+    this.#locks = new HeldLocks(options.lock ?? defaultLock());
     this.#usersOf = options.usersOf;
     this.#now = options.now ?? (() => new Date());
     this.#random = options.random ?? (() => randomVolumeName());
@@ -228,30 +228,27 @@ export class VolumeStore {
       if (!record) throw notFound([name]);
       return fn(record);
     };
-    if (!this.#held.has(lockFile) && !this.#held.has(this.#storeLockFile) && this.#held.size > 0) {
+    if (!this.#locks.holds(lockFile) && !this.#locks.holds(this.#storeLockFile) && this.#locks.count > 0) {
       // Waiting for the store lock while holding a volume lock could deadlock with a remove holding it.
       throw new RuntimeError('internal', `volume store: the lock of volume ${name} was requested while holding another volume's lock`);
     }
-    if (this.#held.has(lockFile) || this.#held.has(this.#storeLockFile)) {
-      if (!this.#held.has(lockFile) && this.#entryKind(name) !== 'directory') throw notFound([name]);
+    if (this.#locks.holds(lockFile) || this.#locks.holds(this.#storeLockFile)) {
+      if (!this.#locks.holds(lockFile) && this.#entryKind(name) !== 'directory') throw notFound([name]);
       return this.#withLockFile(lockFile, underLock);
     }
     // The lock file is opened under the store lock (see the top of this file), which is let go once it is held.
-    const storeHandle = this.#acquire(this.#storeLockFile);
-    let handle: { release(): void };
+    const releaseStore = this.#locks.take(this.#storeLockFile);
+    let releaseVolume: () => void;
     try {
       if (this.#entryKind(name) !== 'directory') throw notFound([name]);
-      handle = this.#lock(lockFile);
+      releaseVolume = this.#locks.take(lockFile);
     } finally {
-      this.#held.delete(this.#storeLockFile);
-      storeHandle.release();
+      releaseStore();
     }
-    this.#held.set(lockFile, 1);
     try {
       return underLock();
     } finally {
-      this.#held.delete(lockFile);
-      handle.release();
+      releaseVolume();
     }
   }
 
@@ -288,7 +285,7 @@ export class VolumeStore {
 
   /** Runs `fn` holding the store lock, after clearing what crashed operations left behind. */
   #mutate<T>(fn: () => T): T {
-    if (!this.#held.has(this.#storeLockFile) && this.#held.size > 0) {
+    if (!this.#locks.holds(this.#storeLockFile) && this.#locks.count > 0) {
       throw new RuntimeError('internal', 'volume store: create, remove or prune was called while holding a volume lock');
     }
     ensureStoreDir(this.dir);
@@ -299,29 +296,9 @@ export class VolumeStore {
   }
 
   #withLockFile<T>(file: string, fn: () => T): T {
-    const depth = this.#held.get(file);
-    if (depth !== undefined) {
-      this.#held.set(file, depth + 1);
-      try {
-        return fn();
-      } finally {
-        this.#held.set(file, depth);
-      }
-    }
-    const handle = this.#acquire(file);
-    try {
-      return fn();
-    } finally {
-      this.#held.delete(file);
-      handle.release();
-    }
-  }
-
-  #acquire(file: string): { release(): void } {
-    if (file === this.#storeLockFile) ensureStoreDir(this.dir);
-    const handle = this.#lock(file);
-    this.#held.set(file, 1);
-    return handle;
+    return this.#locks.run(file, fn, () => {
+      if (file === this.#storeLockFile) ensureStoreDir(this.dir);
+    });
   }
 
   /** A name for an anonymous volume that no volume has. */
