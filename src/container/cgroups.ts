@@ -82,10 +82,15 @@ export function containerDeviceRules(spec: Spec): unknown[] {
 }
 
 /**
- * Makes the container's cgroups (cgroupsPath resolved as runc does) and writes its limits. The caller joins
- * the container's first process and, on any later failure, destroys what was made.
+ * Makes the container's cgroups (cgroupsPath resolved as runc does), tells `made` what exists now, and writes its
+ * limits. The caller joins the container's first process and, on any later failure, destroys what was made.
  */
-export function createContainerCgroups(spec: Spec, id: string, warn: (message: string) => void = () => undefined): CgroupManager {
+export function createContainerCgroups(
+  spec: Spec,
+  id: string,
+  warn: (message: string) => void = () => undefined,
+  made: (state: CgroupState) => void = () => undefined,
+): CgroupManager {
   const layout = hostCgroupLayout();
   const paths = resolveCgroupPaths(layout, {
     cgroupsPath: spec.linux?.cgroupsPath,
@@ -93,8 +98,10 @@ export function createContainerCgroups(spec: Spec, id: string, warn: (message: s
     ownCgroups: parseCgroupFile(fs.readFileSync('/proc/self/cgroup', 'utf8')),
   });
   const manager = new FsCgroupManager(layout, paths);
-  manager.create();
   try {
+    // Inside the try: a mkdir that fails half-way (a name too long for the last level) leaves the levels made above it.
+    manager.create();
+    made(manager.state);
     const { devices: _devices, ...limits } = (spec.linux?.resources ?? {}) as Record<string, unknown>;
     const rules = containerDeviceRules(spec);
     manager.apply(planResourceWrites(layout, limits, rules, warn));

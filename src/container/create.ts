@@ -24,6 +24,7 @@ import { hookState, runRuntimeHooks, runWarningHooks, type HookStateSource } fro
 import { applyHostSecurity, detectHostSecurity } from './security-modules';
 import { connectSeccompAgent, prepareSeccomp, type PreparedSeccomp } from '../init/seccomp-filter';
 import { nowRfc3339Nano, type StoredState } from './state-store';
+import { pauseAt } from './test-pause';
 
 export interface CreateOptions {
   id: string;
@@ -85,7 +86,8 @@ function setUpCgroups(ctx: RuntimeContext, spec: Spec, id: string): CgroupManage
     }
     return undefined;
   }
-  return createContainerCgroups(spec, id, ctx.warn);
+  // Recorded as soon as they exist: a tsrun killed before state.json leaves them to `delete --force`.
+  return createContainerCgroups(spec, id, ctx.warn, (cgroup) => ctx.store.writeCreating(id, { cgroup }));
 }
 
 /**
@@ -225,13 +227,16 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
   store.ensureRoot();
   return store.withLock(options.id, () => {
     const dir = store.createContainerDir(options.id);
+    pauseAt(ctx.testPause, 'create-dir');
     // Set once a create-phase hook has run: a failure from then on goes on to poststop (runtime-spec step 12-13).
     let hooksStarted = false;
     let initPid = 0;
     let cgroups: CgroupManager | undefined;
     let terminalMaster: number | undefined;
+    let state: StoredState | undefined;
     try {
       cgroups = setUpCgroups(ctx, spec, options.id);
+      pauseAt(ctx.testPause, 'create-cgroups');
       // `type: cgroup` mounts show the container's own cgroup (tsrun's own where it runs without cgroups).
       plan = withCgroupMountActions(plan, cgroups && cgroupEntriesOf(cgroups));
       const fifo = execFifoPath(dir);
@@ -274,6 +279,28 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
           if (seccomp.agent) hold(seccomp.agent.socketFd);
         }
         const runPlan = plan;
+        // state.json and the pid file, written while the ready init waits for the go-ahead (see recordReady).
+        const record = (pid: number): StoredState => {
+          const stat = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
+          const recorded: StoredState = {
+            id: options.id,
+            bundle: runPlan.bundle,
+            rootfs: runPlan.rootfs,
+            ociVersion: spec.ociVersion,
+            initPid: pid,
+            initStartTime: stat.startTime,
+            created: nowRfc3339Nano(),
+            owner: '',
+            namespaces: runPlan.namespaces,
+          };
+          if (cgroups) recorded.cgroup = cgroups.state;
+          if (spec.annotations) recorded.annotations = spec.annotations;
+          // Run by later calls (start, delete): kept from config.json as it was at create.
+          if (hooks.poststart.length + hooks.poststop.length > 0) recorded.hooks = { poststart: hooks.poststart, poststop: hooks.poststop };
+          store.write(options.id, recorded);
+          if (options.pidFile) writePidFile(options.pidFile, pid);
+          return recorded;
+        };
         ({ initPid } = spawnContainerInit(sys, {
           newNamespaceFlags: runPlan.newNamespaceFlags,
           joins,
@@ -301,6 +328,13 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
             const state = hookState(hookSource, 'creating', pid);
             runRuntimeHooks(ctx, 'prestart', hooks.prestart, state, plan.bundle);
             runRuntimeHooks(ctx, 'createRuntime', hooks.createRuntime, state, plan.bundle);
+            pauseAt(ctx.testPause, 'create-hooks');
+          },
+          initStarted: ctx.testPause && (() => pauseAt(ctx.testPause, 'create-init')),
+          recordReady: (pid) => {
+            pauseAt(ctx.testPause, 'create-ready');
+            state = record(pid);
+            pauseAt(ctx.testPause, 'create-state');
           },
           initMain: (syncFd, parent) => containerInit(sys, runPlan, { syncFd, execFifoFd, extraFds, consoleSocketFd, seccomp }, parent, hookSource),
         }));
@@ -308,25 +342,8 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
       } finally {
         for (const fd of held) sys.close(fd);
       }
-      const stat = parseProcStat(fs.readFileSync(`/proc/${initPid}/stat`, 'latin1'));
-      const state: StoredState = {
-        id: options.id,
-        bundle: plan.bundle,
-        rootfs: plan.rootfs,
-        ociVersion: spec.ociVersion,
-        initPid,
-        initStartTime: stat.startTime,
-        created: nowRfc3339Nano(),
-        owner: '',
-        namespaces: plan.namespaces,
-      };
-      if (cgroups) state.cgroup = cgroups.state;
-      if (spec.annotations) state.annotations = spec.annotations;
-      // Run by later calls (start, delete): kept from config.json as it was at create.
-      if (hooks.poststart.length + hooks.poststop.length > 0) state.hooks = { poststart: hooks.poststart, poststop: hooks.poststop };
-      store.write(options.id, state);
-      if (options.pidFile) writePidFile(options.pidFile, initPid);
-      return { id: options.id, initPid, plan, state, ...(terminalMaster === undefined ? {} : { terminalMaster }) };
+      pauseAt(ctx.testPause, 'create-done');
+      return { id: options.id, initPid, plan, state: state!, ...(terminalMaster === undefined ? {} : { terminalMaster }) };
     } catch (error) {
       if (initPid > 0 && sys.signalIfAlive(initPid, SIGKILL)) {
         try {

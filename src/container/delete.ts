@@ -1,3 +1,4 @@
+import { FsCgroupManager } from '../cgroups/fs-manager';
 import { RuntimeError } from '../errors';
 import { SIGKILL } from '../linux/constants';
 import { cgroupManagerOf } from './cgroups';
@@ -5,6 +6,7 @@ import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
 import { runPoststop } from './lifecycle-hooks';
 import { checkTransition } from './status';
+import { pauseAt } from './test-pause';
 
 export interface DeleteOptions {
   id: string;
@@ -49,14 +51,18 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
     try {
       view = inspectContainer(ctx, options.id);
     } catch (error) {
-      // A state dir without a readable state.json (e.g. tsrun was killed during create) is removable by force.
+      // A state dir without a readable state.json (e.g. tsrun was killed during create) is removable by force,
+      // with the cgroups that create recorded before it had a state.json (killing whatever is in them).
       if (options.force && store.exists(options.id)) {
+        const cgroup = store.readCreating(options.id)?.cgroup;
+        if (cgroup) FsCgroupManager.fromState(cgroup).destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
         store.remove(options.id);
         return;
       }
       throw error;
     }
     checkTransition('delete', view.status, { id: options.id, force: options.force });
+    pauseAt(ctx.testPause, 'delete-checked');
     const cgroups = cgroupManagerOf(view.state);
     // A frozen init cannot die: thaw after SIGKILL is queued (cgroup v1 freezer), as runc does.
     if (view.status === 'paused') {
@@ -64,8 +70,10 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
       cgroups?.thaw();
     }
     if (view.status !== 'stopped') killAndWait(ctx, view.state.initPid);
+    pauseAt(ctx.testPause, 'delete-killed');
     // Whatever else is left in the cgroup is killed, then only the directories tsrun made are removed.
     cgroups?.destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
+    pauseAt(ctx.testPause, 'delete-cgroups-removed');
     store.remove(options.id);
     // runtime-spec: poststop runs after the container is deleted, before delete returns.
     runPoststop(ctx, view.state);

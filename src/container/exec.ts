@@ -18,7 +18,7 @@ import { detectHostSecurity, processOnHost } from './security-modules';
 import { checkTransition } from './status';
 import { agentMessage, connectSeccompAgent, prepareSeccomp, type PreparedSeccomp } from '../init/seccomp-filter';
 import { planSeccomp } from '../spec/seccomp';
-import { pauseFor, type TestPause } from './test-pause';
+import { pauseAt, pauseFor } from './test-pause';
 import { waitForChild } from './wait-child';
 
 export interface ExecOptions {
@@ -41,8 +41,6 @@ export interface ExecOptions {
   apparmor?: string | undefined;
   processLabel?: string | undefined;
   preserveFds: number;
-  /** TSRUN_TEST_PAUSE, parsed by the CLI (test-only; see test-pause.ts). */
-  testPause?: TestPause | undefined;
 }
 
 /** /proc/PID/ns entries, in setns order: the user namespace first, the mount namespace last. */
@@ -154,7 +152,7 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
     };
     const cgroups = cgroupManagerOf(view.state);
     const passed = Array.from({ length: options.preserveFds }, (_, i) => 3 + i);
-    const pause = pauseFor(options.testPause, 'exec-joined', sys);
+    const pause = pauseFor(ctx.testPause, 'exec-joined', sys);
     if (pause) held.push(pause.fd);
     ({ pid } = spawnExecProcess(sys, {
       joins,
@@ -168,6 +166,7 @@ export async function execInContainer(ctx: RuntimeContext, options: ExecOptions)
     for (const fd of held) sys.close(fd);
   }
   if (options.pidFile) writePidFile(options.pidFile, pid);
+  pauseAt(ctx.testPause, 'exec-spawned');
   if (options.detach) return 0;
   // Loaded only with a terminal: it pulls in node:tty, node:net and node:stream (~10 ms of start-up).
   const relay = terminalMaster === undefined ? undefined : new (await import('./terminal-relay')).TerminalRelay(terminalMaster);

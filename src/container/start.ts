@@ -6,6 +6,7 @@ import { execFifoPath } from './exec-fifo';
 import { inspectContainer } from './inspect';
 import { runPoststart } from './lifecycle-hooks';
 import { checkTransition } from './status';
+import { pauseAt } from './test-pause';
 
 /**
  * Releases a created container's init: opening exec.fifo for reading unblocks the init's open for writing;
@@ -50,6 +51,7 @@ export function releaseInit(ctx: RuntimeContext, dir: string, initPid: number): 
     if (pidfd >= 0) sys.close(pidfd);
     sys.close(fifo);
   }
+  pauseAt(ctx.testPause, 'start-released');
   fs.rmSync(fifoPath, { force: true });
 }
 
@@ -73,6 +75,7 @@ export function startContainer(ctx: RuntimeContext, id: string): void {
   ctx.store.withLock(id, () => {
     const view = inspectContainer(ctx, id);
     checkTransition('start', view.status, { id });
+    pauseAt(ctx.testPause, 'start-checked');
     releaseInit(ctx, view.dir, view.state.initPid);
     runPoststart(ctx, view.state);
   });

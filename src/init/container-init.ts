@@ -35,9 +35,9 @@ export interface InitHookState {
 
 /**
  * The container's init (PID 1 of its PID namespace). Sets up the root filesystem and the environment, reports
- * "ready", then blocks opening exec.fifo for writing until `tsrun start` opens it for reading. After start it
- * writes one byte, becomes the configured user and execs the process; an exec failure is written to the fifo
- * so `start` can report it. Synchronous only; never returns.
+ * "ready", waits for tsrun's go-ahead (the container is recorded then), then blocks opening exec.fifo for writing
+ * until `tsrun start` opens it for reading. After start it writes one byte, becomes the configured user and execs
+ * the process; an exec failure is written to the fifo so `start` can report it. Synchronous only; never returns.
  */
 export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, parent: ParentChannel, hookState: InitHookState): never {
   let fifo = -1;
@@ -69,6 +69,8 @@ export function containerInit(sys: Sys, plan: ContainerPlan, fds: InitFds, paren
 
     sendMessage(fds.syncFd, { type: 'ready' });
     sys.close(fds.syncFd);
+    // Only once tsrun has recorded the container (state.json): if tsrun dies first, this leaves instead.
+    parent.awaitGoAhead();
     try {
       fifo = sys.open(`/proc/self/fd/${fds.execFifoFd}`, OpenFlags.WRONLY | OpenFlags.CLOEXEC);
     } catch (error) {

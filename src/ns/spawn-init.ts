@@ -29,6 +29,14 @@ export interface SpawnOptions {
    * the init is killed and spawnContainerInit throws that error.
    */
   runtimeHooks?: (initPid: number) => void;
+  /** Runs in the parent once the init has announced its PID (it builds its root filesystem meanwhile). */
+  initStarted?: (initPid: number) => void;
+  /**
+   * Runs in the parent once the init is ready, before the init may go on to exec.fifo: the container is recorded
+   * here. The init waits for tsrun's byte meanwhile and leaves if the pipe reaches end of file instead (tsrun died),
+   * so no init ever waits on exec.fifo without a state.json naming it. If it throws, the init is killed.
+   */
+  recordReady?: (initPid: number) => void;
   /** Runs in the container's init (PID 1 of the new PID namespace); receives the sync pipe's write end. */
   initMain: (syncFd: number, parent: ParentChannel) => never;
 }
@@ -39,6 +47,8 @@ export interface ParentChannel {
   hostPid: number;
   /** Blocks until tsrun has run the runtime-namespace hooks (see SpawnOptions.runtimeHooks). */
   awaitRuntimeHooks(): void;
+  /** After "ready": blocks until tsrun has recorded the container (see SpawnOptions.recordReady); throws if it died. */
+  awaitGoAhead(): void;
 }
 
 /**
@@ -91,8 +101,8 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
         sys.setresgid(0);
         sys.setresuid(0);
       }
-      // The init keeps the acknowledgement pipe when it will wait for the runtime hooks.
-      if (!options.runtimeHooks) sys.close(ackRead);
+      // The init keeps the acknowledgement pipe when it will wait for the runtime hooks or for the go-ahead.
+      if (!options.runtimeHooks && !options.recordReady) sys.close(ackRead);
       sys.unshare(options.newNamespaceFlags);
       if (options.timeOffsets) writeTimeOffsets(sys, options.timeOffsets);
       if (sys.cloneParent() === 0) {
@@ -107,6 +117,11 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
               sendMessage(writeFd, { type: 'run-hooks' });
               // No byte means tsrun failed (a hook failed) and is about to kill this process.
               if (readSync(ackRead, Buffer.alloc(1), 0, 1, null) !== 1) throw new RuntimeError('hooks', 'container setup: tsrun went away while running hooks');
+              if (!options.recordReady) sys.close(ackRead);
+            },
+            awaitGoAhead() {
+              if (!options.recordReady) return;
+              if (readSync(ackRead, Buffer.alloc(1), 0, 1, null) !== 1) throw new RuntimeError('spawn', 'container setup: tsrun went away before it recorded the container');
               sys.close(ackRead);
             },
           });
@@ -124,6 +139,7 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       const message = reader.next();
       if (message?.type === 'init-pid') {
         initPid = message.pid;
+        options.initStarted?.(initPid);
         continue;
       }
       if (message?.type === 'need-setup' && (options.userNamespace || options.placeStage1)) {
@@ -142,7 +158,13 @@ export function spawnContainerInit(sys: Sys, options: SpawnOptions): { initPid: 
       if (stage1Status !== 0) {
         throw new RuntimeError('spawn', `container setup: stage 1 failed (${describeWaitStatus(stage1Status)})`);
       }
-      if (message?.type === 'ready' && initPid > 0) return { initPid };
+      if (message?.type === 'ready' && initPid > 0) {
+        if (options.recordReady) {
+          options.recordReady(initPid);
+          sendByte(ackWrite);
+        }
+        return { initPid };
+      }
       const status = initPid > 0 ? reapIfExited(sys, initPid) : undefined;
       throw new RuntimeError('spawn', `container init exited before it was ready${status === undefined ? '' : ` (${describeWaitStatus(status)})`}`);
     }
@@ -176,6 +198,10 @@ function writeTimeOffsets(sys: Sys, offsets: string): void {
   if (dumpable !== 1) sys.prctl(Prctl.SET_DUMPABLE, 1);
   try {
     writeFileSync('/proc/self/timens_offsets', offsets);
+  } catch (error) {
+    // The kernel judges the offsets (ERANGE beyond what its clocks can hold): name the field and what was written.
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new RuntimeError('config', `config.json: /linux/timeOffsets: write /proc/self/timens_offsets ${JSON.stringify(offsets.trim())}: ${code}`);
   } finally {
     if (dumpable !== 1) sys.prctl(Prctl.SET_DUMPABLE, dumpable);
   }

@@ -44,7 +44,6 @@ export const execVerb: Verb<ExecArgs> = {
   },
   async handler(cli, args) {
     const { execInContainer } = await import('../../container/exec');
-    const { parseTestPause } = await import('../../container/test-pause');
     cli.checkPassedFds(args.preserveFds, '--preserve-fds');
     try {
       const code = await execInContainer(cli.context(), {
@@ -52,7 +51,6 @@ export const execVerb: Verb<ExecArgs> = {
         consoleSocket: args.consoleSocket, tty: args.tty, cwd: args.cwd, env: args.env, user: args.user,
         additionalGids: args.additionalGids, caps: args.cap, noNewPrivs: args.noNewPrivs, ignorePaused: args.ignorePaused,
         apparmor: args.apparmor, processLabel: args.processLabel, preserveFds: args.preserveFds,
-        testPause: parseTestPause(process.env.TSRUN_TEST_PAUSE),
       });
       cli.setExitCode(code);
     } catch (error) {

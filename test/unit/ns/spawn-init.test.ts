@@ -240,6 +240,28 @@ describe('spawnContainerInit', () => {
     });
   });
 
+  describe('parent side of the go-ahead (recordReady)', () => {
+    it('records the ready init, then sends the go-ahead byte', () => {
+      const { sys, acked } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'ready' }]);
+      const seen: Array<{ pid: number; ackedBytes: number }> = [];
+      const recordReady = (pid: number) => void seen.push({ pid, ackedBytes: acked().length });
+      expect(spawnContainerInit(sys, { ...options, recordReady })).toEqual({ initPid: 77 });
+      // Recorded before the byte: an init never waits on exec.fifo unrecorded.
+      expect(seen).toEqual([{ pid: 77, ackedBytes: 0 }]);
+      expect(acked()).toEqual(Buffer.from([1]));
+    });
+
+    it('kills and reaps the init when recording fails, and sends no byte', () => {
+      const { sys, readFd, ackWrite, acked } = parentSys([{ type: 'init-pid', pid: 77 }, { type: 'ready' }]);
+      const recordReady = () => {
+        throw new RuntimeError('state', 'write `state.json`: ENOSPC (No space left on device)');
+      };
+      expect(() => spawnContainerInit(sys, { ...options, recordReady })).toThrow('ENOSPC');
+      expect(acked().length).toBe(0);
+      expect(sys.calls.slice(-4)).toEqual([call('signalIfAlive', 77, SIGKILL), call('waitpid', 77, 0), call('close', readFd), call('close', ackWrite)]);
+    });
+  });
+
   describe('stage 1 (fork returns 0)', () => {
     class Exited extends Error {
       constructor(readonly code: number) {
@@ -411,6 +433,18 @@ describe('spawnContainerInit', () => {
       expect(sys.argsOf('unshare')).toEqual([[CloneFlags.NEWUSER]]);
       expect(sys.names()).not.toContain('setresgid');
       expect(sys.names()).not.toContain('cloneParent');
+    });
+
+    it('with recordReady: keeps the ack pipe for the init, which leaves when tsrun dies before the go-ahead', () => {
+      const { sys, ackRead, written } = childSys(Buffer.alloc(0));
+      sys.implement('cloneParent', () => 0);
+      const initMain = (_syncFd: number, parent: { awaitGoAhead(): void }): never => {
+        parent.awaitGoAhead();
+        throw new Error('went on without the go-ahead');
+      };
+      exitCode(() => spawnContainerInit(sys, { ...options, recordReady: () => undefined, initMain }));
+      expect(sys.argsOf('close')).not.toContainEqual([ackRead]);
+      expect(written()).toContainEqual({ type: 'error', code: 'spawn', message: 'container setup: tsrun went away before it recorded the container' });
     });
 
     it('does not touch the user namespace without one', () => {
