@@ -36,6 +36,8 @@ const FREEZE_NAP_MS = 1;
 const FREEZE_REWRITE_EVERY = 100;
 const DESTROY_BUDGET_MS = 5000;
 const DESTROY_NAP_MS = 10;
+/** mkdir walks of one directory (see makeLevels). */
+const MKDIR_ATTEMPTS = 5;
 
 const napCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -179,34 +181,54 @@ export class FsCgroupManager implements CgroupManager {
 
   create(): void {
     for (const dir of this.directories()) {
-      const missing: string[] = [];
-      for (let level = dir; !fs.existsSync(level); level = path.dirname(level)) {
-        missing.unshift(level);
-        if (path.dirname(level) === level) break;
-      }
-      const made: string[] = [];
-      for (const level of missing) {
-        try {
-          this.makeDir(level);
-        } catch (error) {
-          if (nodeErrorCode(error) === 'EEXIST') continue;
-          throw new RuntimeError('cgroups', `cgroup: mkdir ${level}: ${codeOf(error)}`, { cause: error });
-        }
-        this.created.push(level);
-        made.push(level);
-      }
-      if (dir === this.v1Dir('cpuset')) this.fillCpusets(made);
+      this.makeLevels(dir);
+      const cpuset = this.v1Dir('cpuset') === dir ? this.layout.v1.cpuset : undefined;
+      if (cpuset) this.fillCpusets(levelsBelow(cpuset.mountPoint, dir));
     }
     if (this.layout.mode === 'v2' && this.paths.unified !== undefined) this.enableControllers(this.paths.unified);
   }
 
   /**
-   * A new v1 cpuset cgroup starts with empty cpuset.cpus and cpuset.mems and refuses tasks (ENOSPC) until both are
-   * set (unless the parent has cgroup.clone_children). Like runc, copy them from the parent, top-down, but only
-   * into the levels this manager made.
+   * mkdir -p of `dir`, recording the levels made here. Other tsrun processes work on the same tree at the same time:
+   * a level they made is fine (EEXIST), and a parent they made and removed again (deleting the last container in it)
+   * between our look and our mkdir makes the mkdir fail with ENOENT: then the walk starts again and makes that
+   * parent here. Each retry means another tsrun removed a level meanwhile; a few are enough.
    */
-  private fillCpusets(made: string[]): void {
-    for (const level of made) {
+  private makeLevels(dir: string): void {
+    for (let attempt = 1; ; attempt++) {
+      const missing: string[] = [];
+      for (let level = dir; !fs.existsSync(level); level = path.dirname(level)) {
+        missing.unshift(level);
+        if (path.dirname(level) === level) break;
+      }
+      try {
+        for (const level of missing) {
+          try {
+            this.makeDir(level);
+          } catch (error) {
+            if (nodeErrorCode(error) === 'EEXIST') continue;
+            throw error;
+          }
+          if (!this.created.includes(level)) this.created.push(level);
+        }
+        return;
+      } catch (error) {
+        if (nodeErrorCode(error) === 'ENOENT' && attempt < MKDIR_ATTEMPTS) continue;
+        const level = missing.find((l) => !fs.existsSync(l)) ?? dir;
+        throw new RuntimeError('cgroups', `cgroup: mkdir ${level}: ${codeOf(error)}`, { cause: error });
+      }
+    }
+  }
+
+  /**
+   * A new v1 cpuset cgroup starts with empty cpuset.cpus and cpuset.mems and refuses tasks (ENOSPC) until both are
+   * set (unless the parent has cgroup.clone_children). Like runc (cpusetEnsureParent), copy them from the parent,
+   * top-down, into every level on the way that still has them empty: the levels made here, and a parent that another
+   * tsrun made a moment ago and has not filled yet (its container's cgroup would be refused otherwise). A level with
+   * values is never touched.
+   */
+  private fillCpusets(levels: string[]): void {
+    for (const level of levels) {
       for (const file of ['cpuset.cpus', 'cpuset.mems']) {
         const own = readOptional(path.join(level, file));
         if (own === undefined || own.trim() !== '') continue;
@@ -671,6 +693,14 @@ function listDir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** The directories from just below `mountPoint` down to `dir`, top first (none when `dir` is not below it). */
+function levelsBelow(mountPoint: string, dir: string): string[] {
+  const relative = path.relative(mountPoint, dir);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return [];
+  const parts = relative.split(path.sep);
+  return parts.map((_, i) => path.join(mountPoint, ...parts.slice(0, i + 1)));
 }
 
 /** `dir` and every directory below it, parents before children; directories that vanish meanwhile are skipped. */

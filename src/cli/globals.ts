@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { RuntimeContext } from '../container/context';
 import { StateStore } from '../container/state-store';
-import { createFileLock } from '../linux/file-lock';
+import { parseTestPause } from '../container/test-pause';
+import { createFileLock, createTryFileLock } from '../linux/file-lock';
 import { createSys } from '../linux/sys';
 import { RuntimeError } from '../errors';
 import { Logger, type LogFormat } from './logger';
@@ -43,7 +44,10 @@ export function makeContext(args: GlobalArgs, logger: Logger): RuntimeContext {
   const root = args.root ?? defaultRoot();
   if (root === '/' || root === '') throw new RuntimeError('usage', `--root ${JSON.stringify(root)}: must be a directory other than /`);
   const sys = createSys();
-  return { sys, store: new StateStore(root, createFileLock(sys)), warn: (m) => logger.warn(m), rootless: isRootless(args.rootless) };
+  return {
+    sys, store: new StateStore(root, createFileLock(sys), createTryFileLock(sys)), warn: (m) => logger.warn(m), rootless: isRootless(args.rootless),
+    testPause: parseTestPause(process.env.TSRUN_TEST_PAUSE),
+  };
 }
 
 export function readTextFile(file: string): string {

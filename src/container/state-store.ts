@@ -5,6 +5,7 @@ import { realtimeNanoseconds } from '../linux/clock';
 import { fsSyscallError, writeFileAtomic } from '../linux/atomic-file';
 import { Errno, SyscallError, nodeErrorCode } from '../linux/errno';
 import { isValidContainerId, validateContainerId } from '../spec/container-id';
+import type { CgroupState } from '../cgroups/types';
 
 /** What tsrun persists per container in <root>/<id>/state.json. */
 export interface StoredState {
@@ -30,6 +31,9 @@ export interface StoredState {
  */
 export type LockFn = (path: string) => { release(): void };
 
+/** LockFn without waiting (flock LOCK_NB in the CLI): undefined when another holder has the lock now. */
+export type TryLockFn = (path: string) => { release(): void } | undefined;
+
 export interface ListEntry {
   id: string;
   state?: StoredState;
@@ -40,6 +44,16 @@ export interface ListEntry {
 }
 
 export const STATE_FILE = 'state.json';
+/**
+ * What a create has made before state.json exists, so that `delete --force` can remove it when that tsrun died:
+ * <root>/<id>/creating.json. (Its init needs no entry: until state.json is written it waits for tsrun's go-ahead
+ * and leaves when tsrun dies.)
+ */
+export const CREATING_FILE = 'creating.json';
+
+export interface CreatingRecord {
+  cgroup?: CgroupState;
+}
 /** Directory of lock files under the root; `@` cannot occur in a container id, so no container can collide with it. */
 export const LOCK_DIR_NAME = '@locks';
 /** Number of lock files ids are spread over (see withLock). Part of the on-disk contract: never change it. */
@@ -65,6 +79,37 @@ function isThenable(value: unknown): boolean {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/** A cgroup record as create writes it, or undefined for anything else (then nothing is removed through it). */
+function asCgroupState(value: unknown): CgroupState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { driver, mode, paths, created } = value as Record<string, unknown>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (driver !== 'cgroupfs' || typeof mode !== 'string' || !strings(created)) return undefined;
+  if (typeof paths !== 'object' || paths === null || !strings(Object.values(paths))) return undefined;
+  return value as CgroupState;
+}
+
+/**
+ * mkdir -p; each directory it makes gets 0700. One level at a time because Node's recursive mkdir turns most
+ * failures (EROFS, ENOSPC, EIO…) into the ENOENT of a stat it makes afterwards, and the real errno must reach the user.
+ */
+function makeDirectories(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    return;
+  } catch (error) {
+    const code = nodeErrorCode(error);
+    if (code === 'EEXIST' && fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return;
+    if (code !== 'ENOENT' || path.dirname(dir) === dir) throw fsSyscallError('mkdir', dir, error);
+  }
+  makeDirectories(path.dirname(dir));
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if (nodeErrorCode(error) !== 'EEXIST') throw fsSyscallError('mkdir', dir, error);
+  }
 }
 
 function checkStoredState(value: unknown, id: string, file: string): StoredState {
@@ -146,10 +191,11 @@ export function nowRfc3339Nano(clock: () => bigint = realtimeNanoseconds): strin
 export class StateStore {
   readonly #root: string;
   readonly #lock: LockFn;
+  readonly #tryLock: TryLockFn | undefined;
   /** Lock files this store holds now, with nesting depth: withLock is re-entrant within one store. */
   readonly #held = new Map<string, number>();
 
-  constructor(root: string, lock: LockFn) {
+  constructor(root: string, lock: LockFn, tryLock?: TryLockFn) {
     const resolved = path.resolve(root);
     // remove() deletes <root>/<id>; with `/` as root that would be /etc, /usr, ...
     if (resolved === path.parse(resolved).root) {
@@ -157,6 +203,7 @@ export class StateStore {
     }
     this.#root = resolved;
     this.#lock = lock;
+    this.#tryLock = tryLock;
   }
 
   get root(): string {
@@ -170,11 +217,7 @@ export class StateStore {
 
   /** mkdir -p the root; directories it creates get 0700 (state is not for other users to read). */
   ensureRoot(): void {
-    try {
-      fs.mkdirSync(this.#root, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw fsSyscallError('mkdir', this.#root, error);
-    }
+    makeDirectories(this.#root);
   }
 
   /** Creates the container directory; it existing already is the "id not unique" error runc gives. */
@@ -273,6 +316,30 @@ export class StateStore {
     }
   }
 
+  /** Writes <dir>/creating.json (see CREATING_FILE), atomically. */
+  writeCreating(id: string, record: CreatingRecord): void {
+    writeFileAtomic(this.containerDir(id), CREATING_FILE, JSON.stringify(record));
+  }
+
+  /** What creating.json records; undefined when it is missing or unreadable (nothing is removed through it then). */
+  readCreating(id: string): CreatingRecord | undefined {
+    let dirFd: number;
+    try {
+      dirFd = this.#openDir(id);
+    } catch {
+      return undefined;
+    }
+    try {
+      const text = fs.readFileSync(`/proc/self/fd/${dirFd}/${CREATING_FILE}`, { encoding: 'utf8', flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW });
+      const cgroup = asCgroupState((JSON.parse(text) as { cgroup?: unknown } | null)?.cgroup);
+      return cgroup ? { cgroup } : {};
+    } catch {
+      return undefined;
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+
   /** rm -rf of the container directory, and only of it (see removeTree). Missing is fine. */
   remove(id: string): void {
     const dir = this.containerDir(id);
@@ -295,7 +362,8 @@ export class StateStore {
   /**
    * Every container directory under the root, sorted by id (code-unit order, which for valid ids is runc's byte
    * order). Entries that are not containers of ours still show up, with `error`, so `tsrun list` can report them
-   * (runc does, on stderr) instead of hiding a broken state; plain files and the lock directory are skipped.
+   * (runc does, on stderr) instead of hiding a broken state; plain files and the lock directory are skipped, and so
+   * are containers caught in the middle of a create or delete by another tsrun (see #settle).
    */
   list(): ListEntry[] {
     let entries: fs.Dirent[];
@@ -317,12 +385,45 @@ export class StateStore {
       try {
         ownerUid = fs.lstatSync(path.join(this.#root, id)).uid;
         result.push({ id, state: this.read(id), ownerUid });
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        result.push(ownerUid === undefined ? { id, error: message } : { id, error: message, ownerUid });
+      } catch (caught) {
+        if (nodeErrorCode(caught) === 'ENOENT') continue; // the lstat: removed since readdir (runc skips these too)
+        const settled = this.#settle(id, caught);
+        if (settled === 'busy' || settled === 'gone') continue;
+        if (!(settled instanceof Error)) result.push({ id, state: settled, ownerUid: ownerUid! });
+        else result.push(ownerUid === undefined ? { id, error: settled.message } : { id, error: settled.message, ownerUid });
       }
     }
     return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * A directory readdir listed has no readable state.json (`error`): is that only another tsrun's work in progress?
+   * Create writes state.json last and delete removes the directory, both holding the id's lock. So when that lock is
+   * held, the container is being created or deleted ('busy': not shown, as runc never shows `creating`); when it is
+   * free, taking it settles the question: the directory is gone ('gone', deleted meanwhile), its state.json is there
+   * now (the state), or it is still missing — a leftover of a create that was killed, reported as `error` says.
+   * (An id on the same lock stripe holding it makes such a leftover 'busy' for that moment: 1 id in 256.)
+   */
+  #settle(id: string, error: unknown): StoredState | 'busy' | 'gone' | Error {
+    const asError = error instanceof Error ? error : new Error(String(error));
+    if (!(error instanceof RuntimeError) || error.code !== 'not-found' || this.#tryLock === undefined) return asError;
+    const file = this.lockPath(id);
+    let handle;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      handle = this.#tryLock(file);
+    } catch {
+      return asError; // cannot tell (e.g. another user's root): report what was found
+    }
+    if (handle === undefined) return 'busy';
+    try {
+      if (!this.exists(id)) return 'gone';
+      return this.read(id);
+    } catch (again) {
+      return again instanceof Error ? again : new Error(String(again));
+    } finally {
+      handle.release();
+    }
   }
 
   /** The lock file guarding `id`: <root>/@locks/<stripe>.lock. */
@@ -358,11 +459,7 @@ export class StateStore {
         this.#held.set(file, depth);
       }
     }
-    try {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw fsSyscallError('mkdir', path.dirname(file), error);
-    }
+    makeDirectories(path.dirname(file));
     const handle = this.#lock(file);
     this.#held.set(file, 1);
     try {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +60,8 @@ export class Sandbox {
   readonly user: { uid: number; gid: number } | undefined;
   private readonly wrap: string[];
   private readonly ids = new Set<string>();
+  /** tsrun processes started by spawnTsrun that have not exited yet (killed by cleanup). */
+  private readonly spawned = new Set<ChildProcess>();
   private counter = 0;
 
   constructor(name = 'tsrun-test', options: SandboxOptions = {}) {
@@ -157,6 +159,46 @@ export class Sandbox {
     return { pid: child.pid!, done };
   }
 
+  /**
+   * Starts bin/tsrun without blocking and resolves with its result once it has exited, so many can run at once.
+   * Like tsrun(), stdout and stderr go to files (a container it creates keeps them open). After `timeoutMs` it is
+   * SIGKILLed (by its PID) and the result says so; cleanup() kills any still running.
+   */
+  spawnTsrun(args: string[], options: { timeoutMs?: number } = {}): Promise<Result> {
+    const n = ++this.counter;
+    const out = path.join(this.dir, `out-${n}`);
+    const err = path.join(this.dir, `err-${n}`);
+    const outFd = fs.openSync(out, 'w');
+    const errFd = fs.openSync(err, 'w');
+    const [command, argv] = this.command(args);
+    let child: ChildProcess;
+    try {
+      child = spawn(command, argv, { stdio: ['ignore', outFd, errFd] });
+    } finally {
+      fs.closeSync(outFd);
+      fs.closeSync(errFd);
+    }
+    this.spawned.add(child);
+    return new Promise<Result>((resolve) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      }, options.timeoutMs ?? 30_000);
+      const finish = (status: number | null, signal: NodeJS.Signals | null, extra = ''): void => {
+        clearTimeout(timer);
+        this.spawned.delete(child);
+        const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+        const result = { status, signal, stdout: read(out), stderr: read(err) + extra };
+        fs.rmSync(out, { force: true });
+        fs.rmSync(err, { force: true });
+        resolve(result);
+      };
+      child.once('error', (error) => finish(null, null, `spawn failed: ${error.message}`));
+      child.once('exit', (status, signal) => finish(status, signal, timedOut ? `(killed after ${options.timeoutMs ?? 30_000} ms)` : ''));
+    });
+  }
+
   state(id: string): { status: string; pid: number; [k: string]: unknown } {
     const r = this.tsrun(['state', id]);
     if (r.status !== 0) throw new Error(`tsrun state ${id} failed: ${r.stderr}`);
@@ -168,6 +210,10 @@ export class Sandbox {
   }
 
   cleanup(): void {
+    for (const child of this.spawned) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    }
+    this.spawned.clear();
     for (const id of this.ids) {
       if (fs.existsSync(path.join(this.root, id))) this.tsrun(['delete', '--force', id]);
     }

@@ -1,6 +1,7 @@
 import { inspectContainer, stateJson } from '../../container/inspect';
 import { formatListJson, formatListTable } from '../../container/list-format';
 import { userName } from '../../container/user-names';
+import { RuntimeError } from '../../errors';
 import { printOut } from '../output';
 import type { Verb } from '../verb';
 
@@ -26,6 +27,8 @@ export const listVerb: Verb<{ format: string; quiet: boolean }> = {
         if (entry.ownerUid !== undefined) row.owner = userName(entry.ownerUid);
         rows.push(row);
       } catch (error) {
+        // Deleted by another tsrun since the store listed it: no longer a container to show or to warn about.
+        if (error instanceof RuntimeError && error.code === 'not-found') continue;
         cli.logger.warn(`list: skipping ${entry.id}: ${(error as Error).message}`);
       }
     }

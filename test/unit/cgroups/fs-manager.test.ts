@@ -312,6 +312,50 @@ describe('create and destroy', () => {
     expect(read(`${tmp}/cpuset/p/c1/cpuset.mems`)).toBe('0');
   });
 
+  it('v1 cpuset: also fills a parent that another tsrun made but has not filled yet (concurrent creates)', () => {
+    const layout = v1Layout();
+    const paths = setUp(layout, 'p/c1');
+    put(`${tmp}/cpuset/cpuset.cpus`, '0-1\n');
+    put(`${tmp}/cpuset/cpuset.mems`, '0\n');
+    // The other tsrun's mkdir of p has happened, its copy of the values not yet.
+    put(`${tmp}/cpuset/p/cpuset.cpus`, '\n');
+    put(`${tmp}/cpuset/p/cpuset.mems`, '\n');
+    put(`${tmp}/cpuset/p/other/cpuset.cpus`, '1\n');
+    const manager = new Kernel(layout, paths);
+    manager.controlFiles = (dir): Record<string, string> => (dir.startsWith(`${tmp}/cpuset`) ? { 'cpuset.cpus': '\n', 'cpuset.mems': '\n' } : {});
+    manager.create();
+    expect(manager.state.created).not.toContain(`${tmp}/cpuset/p`);
+    expect(read(`${tmp}/cpuset/p/cpuset.cpus`)).toBe('0-1');
+    expect(read(`${tmp}/cpuset/p/c1/cpuset.cpus`)).toBe('0-1');
+    expect(read(`${tmp}/cpuset/p/c1/cpuset.mems`)).toBe('0');
+    // A level that has values keeps them.
+    expect(read(`${tmp}/cpuset/p/other/cpuset.cpus`)).toBe('1\n');
+    expect(manager.writes.map(([file]) => file)).not.toContain(`${tmp}/cpuset/cpuset.cpus`);
+  });
+
+  it('makes a parent again that another tsrun removed between the look and the mkdir, and owns it then', () => {
+    const layout = v2Layout();
+    const paths = setUp(layout, 'shared/c1');
+    fs.mkdirSync(`${tmp}/v2/shared`);
+    let raced = false;
+    class Racing extends Kernel {
+      protected override makeDir(dir: string): void {
+        if (!raced && dir === paths.unified) {
+          raced = true;
+          fs.rmdirSync(`${tmp}/v2/shared`); // the other container's delete: it made `shared` and saw it empty
+        }
+        super.makeDir(dir);
+      }
+    }
+    const manager = new Racing(layout, paths);
+    manager.create();
+    expect(raced).toBe(true);
+    expect(fs.statSync(paths.unified ?? '').isDirectory()).toBe(true);
+    expect(manager.state.created).toEqual([`${tmp}/v2/shared`, `${tmp}/v2/shared/c1`]);
+    manager.destroy(() => {});
+    expect(fs.existsSync(`${tmp}/v2/shared`)).toBe(false);
+  });
+
   it('v2: enables the available controllers from the mount root down to the container\'s parent', () => {
     const layout = v2Layout();
     const paths = setUp(layout, 'p/c1');

@@ -14,6 +14,7 @@ import {
   nowRfc3339Nano,
   type LockFn,
   type StoredState,
+  type TryLockFn,
 } from '../../../src/container/state-store';
 
 /** A lock that never blocks: for tests that do not care about locking. */
@@ -354,6 +355,77 @@ describe('StateStore list', () => {
     expect(byId.get('corrupt')?.error).toContain(path.join(corrupt, 'state.json'));
     expect(byId.get('bad name')?.error).toBe('invalid container ID format: "bad name"');
     expect(byId.get('bad name')?.ownerUid).toBeUndefined();
+  });
+});
+
+describe('StateStore list while other tsrun processes work', () => {
+  /** A try-lock over FakeFlock: undefined where the real one would answer EWOULDBLOCK. */
+  function tryLockOf(flock: FakeFlock, owner: string): TryLockFn {
+    const lock = flock.lockFor(owner);
+    return (file) => {
+      try {
+        return lock(file);
+      } catch (error) {
+        if (error instanceof WouldBlock) return undefined;
+        throw error;
+      }
+    };
+  }
+
+  it('skips a directory without state.json while its lock is held (a create or delete at work), reports it when free', () => {
+    const flock = new FakeFlock();
+    const creator = new StateStore(root, flock.lockFor('create'));
+    const lister = new StateStore(root, noLock, tryLockOf(flock, 'list'));
+    creator.createContainerDir('done');
+    creator.write('done', sampleState('done'));
+    creator.withLock('creating', () => {
+      creator.createContainerDir('creating');
+      expect(lister.list().map((e) => e.id)).toEqual(['done']);
+    });
+    expect(flock.holders.size).toBe(0);
+    // Nobody holds the lock any more and state.json is still missing: a create that was killed left it.
+    expect(lister.list().find((e) => e.id === 'creating')?.error).toBe('container "creating" does not exist');
+    expect(flock.holders.size).toBe(0);
+  });
+
+  it('shows a container whose create finished between the read and the lock', () => {
+    const flock = new FakeFlock();
+    const store = new StateStore(root, noLock, tryLockOf(flock, 'list'));
+    store.createContainerDir('c1');
+    const read = vi.spyOn(store, 'read').mockImplementationOnce((id) => {
+      store.write(id, sampleState(id)); // the create's last step, right after list found no state.json
+      throw new RuntimeError('not-found', `container ${JSON.stringify(id)} does not exist`);
+    });
+    try {
+      expect(store.list()).toEqual([{ id: 'c1', state: sampleState('c1'), ownerUid: process.getuid?.() }]);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
+  it('skips a directory that is deleted after readdir listed it', () => {
+    const flock = new FakeFlock();
+    const store = new StateStore(root, noLock, tryLockOf(flock, 'list'));
+    store.createContainerDir('going');
+    store.createContainerDir('staying');
+    store.write('staying', sampleState('staying'));
+    const read = vi.spyOn(store, 'read').mockImplementationOnce((id) => {
+      store.remove(id); // delete, between list's readdir and its read of state.json
+      throw new RuntimeError('not-found', `container ${JSON.stringify(id)} does not exist`);
+    });
+    try {
+      expect(store.list().map((e) => e.id)).toEqual(['staying']);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
+  it('still reports a corrupt state.json, whatever the lock says', () => {
+    const flock = new FakeFlock();
+    const store = new StateStore(root, noLock, tryLockOf(flock, 'list'));
+    const dir = store.createContainerDir('corrupt');
+    fs.writeFileSync(path.join(dir, 'state.json'), '{"id":');
+    expect(store.list()[0]?.error).toContain('not JSON');
   });
 });
 
