@@ -50,17 +50,46 @@ const keepBigIntegers: Reviver = (_key, value, context) => {
 };
 
 /**
+ * Deepest nesting of arrays and objects accepted. Everything that walks a document (validation, copies, state.json)
+ * recurses, and 10,000 levels overflow Node's stack; real documents nest fewer than ten levels.
+ */
+export const MAX_NESTING = 512;
+
+/** Strings of valid JSON text, escapes included: brackets inside them are not nesting. */
+const JSON_STRING = /"[^"\\]*(?:\\.[^"\\]*)*"/g;
+const BRACKET = /[[\]{}]/g;
+
+/** Offset of the first bracket nested deeper than MAX_NESTING in valid JSON text, or -1. */
+function tooDeepAt(text: string): number {
+  // Each level needs a bracket: a document with few of them is shallow (the common case costs one regex scan).
+  if ((text.match(BRACKET)?.length ?? 0) <= MAX_NESTING) return -1;
+  const blanked = text.replace(JSON_STRING, (s) => ' '.repeat(s.length));
+  let depth = 0;
+  for (const match of blanked.matchAll(BRACKET)) {
+    depth += match[0] === '[' || match[0] === '{' ? 1 : -1;
+    if (depth > MAX_NESTING) return match.index;
+  }
+  return -1;
+}
+
+/**
  * `JSON.parse`, except that integers outside ±(2^53-1) come back as `bigint` with their exact value.
- * Invalid JSON throws a ConfigError at pointer `/`: `config.json: / is not valid JSON: <reason>`.
+ * Invalid JSON throws a ConfigError at pointer `/`: `config.json: / is not valid JSON: <reason>`; so does a document
+ * nested deeper than MAX_NESTING levels (`config.json: / nests arrays and objects more than 512 levels deep …`).
  */
 export function parseJsonLossless(text: string, source?: string): unknown {
+  const options = source === undefined ? {} : { source };
+  let value: unknown;
   try {
-    if (!MAY_HOLD_BIG_NUMBER.test(text)) return JSON.parse(text);
-    return JSON.parse(text, keepBigIntegers as (this: unknown, key: string, value: unknown) => unknown);
+    value = MAY_HOLD_BIG_NUMBER.test(text) ? JSON.parse(text, keepBigIntegers as (this: unknown, key: string, value: unknown) => unknown) : JSON.parse(text);
   } catch (error) {
+    if (error instanceof RangeError) throw new ConfigError('', `nests arrays and objects more than ${MAX_NESTING} levels deep`, options);
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError('', `is not valid JSON: ${reason.replace(/\s+/g, ' ').trim()}`, source === undefined ? {} : { source });
+    throw new ConfigError('', `is not valid JSON: ${reason.replace(/\s+/g, ' ').trim()}`, options);
   }
+  const at = tooDeepAt(text);
+  if (at >= 0) throw new ConfigError('', `nests arrays and objects more than ${MAX_NESTING} levels deep (at character ${at})`, options);
+  return value;
 }
 
 /** Deep copy of parsed JSON with every `bigint` turned into the nearest `number`. */

@@ -15,6 +15,7 @@ export function checkConfigSemantics(spec: Spec, source = 'config.json'): void {
     throw new ConfigError(pointer, message, { source });
   };
 
+  checkNoNul(spec, fail);
   if (spec.root !== undefined && spec.root.path === '') fail('/root/path', 'must be a non-empty string, got ""');
 
   checkProcess(spec, fail);
@@ -39,6 +40,31 @@ function hasDotDot(path: string): boolean {
 
 function toBigInt(value: number | bigint): bigint {
   return typeof value === 'bigint' ? value : BigInt(value);
+}
+
+/** The parts of config.json tsrun applies: their strings become C strings (paths, args, hostnames, options). */
+const APPLIED_FIELDS = ['process', 'root', 'hostname', 'domainname', 'mounts', 'hooks', 'linux'] as const;
+
+/**
+ * No string in the applied parts may hold a NUL: the kernel would see it cut short there (a hook path
+ * "/bin/tr\u0000ue" would run /bin/tr). Annotations and unknown top-level fields are only passed on, so they may.
+ */
+function checkNoNul(spec: Spec, fail: Fail): void {
+  const document = spec as unknown as Record<string, unknown>;
+  const pending: [string, unknown][] = APPLIED_FIELDS.map((field) => [`/${field}`, document[field]]);
+  for (let next = 0; next < pending.length; next++) {
+    const [pointer, value] = pending[next]!;
+    if (typeof value === 'string') {
+      if (value.includes('\0')) fail(pointer, `must not contain a NUL byte, got ${describeValue(value)}`);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => pending.push([`${pointer}/${i}`, item]));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (key.includes('\0')) fail(pointer, `has key ${describeValue(key)}, but keys must not contain a NUL byte`);
+        pending.push([`${pointer}/${escapePointerSegment(key)}`, item]);
+      }
+    }
+  }
 }
 
 function checkProcess(spec: Spec, fail: Fail): void {
