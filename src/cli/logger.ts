@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { clip } from './output';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -20,6 +21,7 @@ export class Logger {
   log(level: LogLevel, msg: string): void {
     if (level === 'debug' && !this.debugEnabled) return;
     const time = new Date().toISOString();
+    msg = clip(msg);
     const line = this.format === 'json'
       ? `${JSON.stringify({ level, msg, time })}\n`
       : `time="${time}" level=${level} msg=${JSON.stringify(msg)}\n`;
@@ -33,6 +35,11 @@ export class Logger {
 
   warn(msg: string): void {
     this.log('warning', msg);
+  }
+
+  /** True when entries go to the --log file; false without one, or when it could not be opened (stderr then). */
+  fileOpened(): boolean {
+    return this.toFile && this.open() !== 2;
   }
 
   get toFile(): boolean {

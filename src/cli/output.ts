@@ -13,6 +13,23 @@ export function printOut(text: string): void {
   }
 }
 
+/** The longest message tsrun prints as an error or log entry: one quoting a megabyte of config.json is cut. */
+export const MAX_MESSAGE = 2000;
+
+/** `text` cut to `max` characters, saying how long it was. */
+export function clip(text: string, max = MAX_MESSAGE): string {
+  return text.length <= max ? text : `${text.slice(0, max - 40)}… (cut, ${text.length} characters in all)`;
+}
+
+/**
+ * An error message as the one line users get: its lines joined (yargs and ps answer in several), control
+ * characters escaped (a value from config.json may hold a NUL or a carriage return), at most MAX_MESSAGE long.
+ */
+export function oneLine(message: string): string {
+  const joined = message.split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
+  return clip(joined.replace(/(?!\t)\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 export function printErr(text: string): void {
   try {
     fs.writeSync(2, text);

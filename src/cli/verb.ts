@@ -1,4 +1,5 @@
 import type { Argv, CommandModule, Options } from 'yargs';
+import { RuntimeError } from '../errors';
 import type { CliContext } from './cli-context';
 
 /**
@@ -38,6 +39,26 @@ export interface Verb<A = ParsedArgs> {
   handler(cli: CliContext, args: A): void | Promise<void>;
 }
 
+/**
+ * The flags as yargs options. yargs makes an array of a flag given twice, which no handler expects (a path
+ * argument that is an array crashed deep in node:path); as with runc (Go's flag package), the last one counts.
+ * Repeatable flags (`array`) keep every value. Numbers are read as the fast path reads them, decimal integers only:
+ * yargs' own conversion took "" for 0 and "abc" for NaN.
+ */
+export function yargsOptions(flags: Readonly<Record<string, FlagSpec>>): Record<string, Options> {
+  const last = (value: unknown) => (Array.isArray(value) ? value[value.length - 1] : value);
+  return Object.fromEntries(Object.entries(flags).map(([name, spec]) => {
+    if (spec.type !== 'number') return [name, spec.array ? (spec as Options) : { ...(spec as Options), coerce: last }];
+    const integer = (value: unknown): unknown => {
+      if (typeof value === 'string' && !/^-?\d+$/.test(value)) throw new RuntimeError('usage', `--${name} ${JSON.stringify(value)}: must be an integer`);
+      return typeof value === 'string' ? Number(value) : value;
+    };
+    // Every occurrence must be a number (Go's flag package parses each one), the last one counts.
+    const coerce = spec.array ? (value: unknown) => [value].flat().map(integer) : (value: unknown) => last([value].flat().map(integer));
+    return [name, { ...(spec as Options), type: 'string', coerce }];
+  }));
+}
+
 /** The same verb as a yargs command. */
 export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<object, A> {
   const words = verb.name.split(' ');
@@ -56,14 +77,15 @@ export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<
         const presence = p.variadic ? { array: true } : p.default === undefined ? { demandOption: true } : { default: p.default };
         built = built.positional(p.name, { type: 'string', ...presence, ...(p.describe ? { describe: p.describe } : {}) });
       }
-      return built.options(verb.options as Record<string, Options>) as unknown as Argv<A>;
+      return built.options(yargsOptions(verb.options)) as unknown as Argv<A>;
     },
     handler: (args) => {
-      if (variadic) {
-        // What follows `--` is left in `_` (behind the verb's words): it belongs to the variadic positional.
-        const raw = args as unknown as Record<string, unknown> & { _: unknown[] };
-        raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...raw._.slice(words.length)].map(String);
-      }
+      // What follows `--` is left in `_` (behind the verb's words): it belongs to the variadic positional.
+      const raw = args as unknown as Record<string, unknown> & { _: unknown[] };
+      const rest = raw._.slice(words.length);
+      if (variadic) raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...rest].map(String);
+      // yargs' strict mode does not look behind `--`: `list -- x` ignored the x (runc refuses extra arguments).
+      else if (rest.length > 0) throw new RuntimeError('usage', `Unknown argument${rest.length > 1 ? 's' : ''}: ${rest.map(String).join(', ')}`);
       return verb.handler(cli, args as unknown as A);
     },
   };
