@@ -183,7 +183,9 @@ const PERL_EXEC = 'open(my $f, "<:raw", shift) or die; local $/; my @a = split(/
 function runRaw(sb: Sandbox, argv: Buffer[], options: { cwd: string; isolate: boolean; timeoutMs: number }): Result {
   const user = sb.user;
   const prefix = [
-    ...(options.isolate ? ['unshare', '--net', '--mount', '--'] : []),
+    // A mutation may drop --state-dir: the default /var/lib/tsrun/* must then land in a throwaway tmpfs of the
+    // namespace, never on the host.
+    ...(options.isolate ? ['unshare', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /var/lib && exec "$@"', 'sh'] : []),
     ...(user ? ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups'] : []),
     TSRUN, '--root', sb.root,
   ];
