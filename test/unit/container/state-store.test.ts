@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import {
   type TryLockFn,
 } from '../../../src/container/state-store';
 
+import { runNode } from '../../helpers/run-node';
 /** A lock that never blocks: for tests that do not care about locking. */
 const noLock: LockFn = () => ({ release: () => undefined });
 
@@ -606,17 +606,8 @@ if (mode === 'increment') {
 }
 `;
 
-  function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const run = runNode;
+
 
   it('serializes read-modify-write under withLock, and readers never see a partial state.json', async () => {
     const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { errorOf } from '../../../helpers/errors';
 import { Ipam } from '../../../../src/plugins/network/ipam';
 import { NetworkStore } from '../../../../src/plugins/network/network-store';
 import { WouldBlock, mkdirLock, snapshot } from './mkdir-lock';
+import { runNode } from '../../../helpers/run-node';
 
 let tmp: string;
 let dir: string;
@@ -252,17 +252,8 @@ for (let i = 0; i < Number(count); i++) {
 process.stdout.write(JSON.stringify(got));
 `;
 
-  function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const run = runNode;
+
 
   it('concurrent tsrun processes never hand out one address twice', async () => {
     const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errorOf } from '../../../helpers/errors';
 import { VolumeStore, type VolumeRecord, type VolumeStoreOptions, parseVolumeRecord, rfc3339 } from '../../../../src/plugins/volume/volume-store';
 import { WouldBlock, mkdirLock, snapshot } from '../network/mkdir-lock';
+import { runNode } from '../../../helpers/run-node';
 
 let tmp: string;
 let dir: string;
@@ -580,17 +580,8 @@ process.stdout.write(JSON.stringify(results.filter((r) => r.Name === 'shared')))
     return script;
   }
 
-  function run(script: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
-  }
+  const run = runNode;
+
 
   it('concurrent creates of one name from several processes (real flock) end with one volume', async () => {
     const script = buildChild();
