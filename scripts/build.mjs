@@ -1,7 +1,7 @@
 // Build: compile the JSON Schemas ahead of time, then bundle the CLI into one file (koffi stays external:
 // it loads a native module at run time).
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -21,7 +21,11 @@ try {
   // not a git checkout
 }
 
-rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+// Built into a fresh directory beside dist/, whose files then replace dist/'s one by one with rename(2): a tsrun
+// started during a rebuild finds every file whole, never a missing or half-written bundle.
+const dist = path.join(root, 'dist');
+const staging = mkdtempSync(path.join(root, '.dist-'));
+process.on('exit', () => rmSync(staging, { recursive: true, force: true })); // also when the build fails
 
 // Three bundles: cli.cjs parses every plain command line itself (src/cli/fast-path.ts); yargs-cli.cjs, with yargs,
 // gives help and the errors for the rest; image-cli.cjs holds the image plugin (tar reader, image-spec
@@ -76,7 +80,7 @@ await build({
     'yargs-cli': path.join(root, 'src', 'cli', 'yargs-main.ts'),
     'image-cli': path.join(root, 'src', 'cli', 'image-main.ts'),
   },
-  outdir: path.join(root, 'dist'),
+  outdir: staging,
   outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
@@ -96,4 +100,9 @@ await build({
 
 // The entry bin/tsrun runs: turns on V8's on-disk compile cache before loading the CLI, so later calls skip
 // parsing and compiling the bundle.
-copyFileSync(path.join(root, 'src', 'cli', 'entry.cjs'), path.join(root, 'dist', 'tsrun.cjs'));
+copyFileSync(path.join(root, 'src', 'cli', 'entry.cjs'), path.join(staging, 'tsrun.cjs'));
+
+mkdirSync(dist, { recursive: true });
+const built = new Set(readdirSync(staging));
+for (const name of built) renameSync(path.join(staging, name), path.join(dist, name));
+for (const name of readdirSync(dist)) if (!built.has(name)) rmSync(path.join(dist, name), { recursive: true, force: true });
