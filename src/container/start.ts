@@ -13,24 +13,34 @@ import { pauseAt } from './test-pause';
  * it writes "0" and execs the process, which closes its end. Reading until that hang-up means `start` returns
  * only once execve has happened; anything after the "0" is the init's error message. A pidfd of the init is
  * polled alongside, so an init that died meanwhile cannot leave `start` waiting forever.
+ *
+ * The open is the release, so exec.fifo is removed right after it: from then on the container reads as running
+ * (or stopped), also when this tsrun is killed before the init has exec'd. An init that no longer holds its
+ * descriptor of exec.fifo was released by an earlier `start` that died before removing the fifo: nothing would
+ * ever write to it, so that start is completed (the fifo removed) and this one refused, instead of waiting.
  */
 export function releaseInit(ctx: RuntimeContext, dir: string, initPid: number): void {
   const { sys } = ctx;
   const fifoPath = execFifoPath(dir);
-  let fifo: number;
+  let pidfd: number;
   try {
-    fifo = sys.open(fifoPath, OpenFlags.RDONLY | OpenFlags.NONBLOCK | OpenFlags.CLOEXEC);
+    pidfd = sys.pidfdOpen(initPid);
   } catch {
-    throw new RuntimeError('state', 'cannot start an already running container');
+    throw new RuntimeError('state', 'cannot start a container that has stopped');
   }
-  let pidfd = -1;
+  let fifo = -1;
   const chunks: Buffer[] = [];
   try {
-    try {
-      pidfd = sys.pidfdOpen(initPid);
-    } catch {
-      throw new RuntimeError('state', 'cannot start a container that has stopped');
+    if (initHolds(initPid, fifoPath) === false) {
+      fs.rmSync(fifoPath, { force: true });
+      throw new RuntimeError('state', 'cannot start an already running container (an earlier start released it)');
     }
+    try {
+      fifo = sys.open(fifoPath, OpenFlags.RDONLY | OpenFlags.NONBLOCK | OpenFlags.CLOEXEC);
+    } catch {
+      throw new RuntimeError('state', 'cannot start an already running container');
+    }
+    fs.rmSync(fifoPath, { force: true });
     let initExited = false;
     for (;;) {
       const [fifoEvents, pidEvents] = sys.poll([fifo, pidfd], -1);
@@ -48,11 +58,33 @@ export function releaseInit(ctx: RuntimeContext, dir: string, initPid: number): 
     }
     if (output.length > 1) throw new RuntimeError('start', output.slice(1));
   } finally {
-    if (pidfd >= 0) sys.close(pidfd);
-    sys.close(fifo);
+    sys.close(pidfd);
+    if (fifo >= 0) sys.close(fifo);
   }
   pauseAt(ctx.testPause, 'start-released');
-  fs.rmSync(fifoPath, { force: true });
+}
+
+/**
+ * Whether the process `pid` holds a descriptor of the file at `file` (the parked init keeps an O_PATH one of
+ * exec.fifo until it execs). Undefined when that cannot be told: its descriptors unreadable, the file gone.
+ */
+function initHolds(pid: number, file: string): boolean | undefined {
+  let target: fs.Stats;
+  let fds: string[];
+  try {
+    target = fs.statSync(file);
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  return fds.some((fd) => {
+    try {
+      const held = fs.statSync(`/proc/${pid}/fd/${fd}`);
+      return held.ino === target.ino && held.dev === target.dev;
+    } catch {
+      return false; // closed meanwhile, or a descriptor that cannot be followed (a socket of another namespace)
+    }
+  });
 }
 
 function drain(fd: number, chunks: Buffer[]): 'eof' | 'again' {

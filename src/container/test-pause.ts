@@ -29,7 +29,7 @@ export interface TestPause {
  * - `create-state`: state.json (and the pid file) are written; the init still waits for tsrun's go.
  * - `create-done`: the init was let on to exec.fifo; `create` is about to return.
  * - `start-checked`: the container was found `created`; the init is not released yet.
- * - `start-released`: the process was executed; exec.fifo is not removed yet, poststart has not run.
+ * - `start-released`: the process was executed and exec.fifo removed; poststart has not run.
  * - `exec-joined`: the new process of `tsrun exec` (not tsrun itself), inside the container's namespaces, before
  *   it takes on the process's settings.
  * - `exec-spawned`: the process of `tsrun exec` runs; tsrun has not started waiting for it.

@@ -375,8 +375,8 @@ describe.skipIf(integrationSkipReason !== undefined)(`faults: tsrun killed at ev
     { step: 'create-state', given: 'nothing', command: create(), states: ['stopped', 'created'] },
     { step: 'create-done', given: 'nothing', command: create(), states: ['created'] },
     { step: 'start-checked', given: 'created', command: (id) => ['start', id], states: ['created'] },
-    // The process runs, but exec.fifo was not removed yet: `created` (runc derives its status the same way).
-    { step: 'start-released', given: 'created', command: (id) => ['start', id], states: ['created'] },
+    // The process runs and exec.fifo is gone (removed as soon as start opened it): `running`.
+    { step: 'start-released', given: 'created', command: (id) => ['start', id], states: ['running'] },
     { step: 'exec-joined', given: 'running', command: (id) => ['exec', id, 'true'], states: ['running'] },
     { step: 'exec-spawned', given: 'running', command: (id) => ['exec', id, 'sleep', '1000'], states: ['running'] },
     { step: 'delete-checked', given: 'created', command: (id) => ['delete', id], states: ['created'] },
@@ -414,6 +414,24 @@ describe.skipIf(integrationSkipReason !== undefined)(`faults: tsrun killed at ev
     await eventually(() => tracked.alive().length === 0, 5000);
     expect(tracked.alive()).toEqual([]);
     expect(snapshot(sb)).toEqual(before);
+  });
+
+  it('a start that died after releasing the init left exec.fifo: the next start says so at once, the container reads running', async () => {
+    const id = sb.newId('released');
+    const before = snapshot(sb);
+    prepare(id, 'running');
+    const tracked = track();
+    tracked.add(sb.state(id).pid);
+    // What such a start leaves: the process runs, exec.fifo is still there, so the status reads `created`.
+    const fifo = path.join(sb.containerDir(id), 'exec.fifo');
+    expect(runSync('mkfifo', ['-m', '0622', fifo]).status).toBe(0);
+    if (sb.user) fs.chownSync(fifo, sb.user.uid, sb.user.gid);
+    expect(sb.state(id).status).toBe('created');
+    // Nothing will ever write to that fifo: without the check this start waits forever (the timeout ends it).
+    expectOneLineError(sb.tsrun(['start', id], { timeoutMs: 20_000 }), /^cannot start an already running container \(an earlier start released it\)$/);
+    expect(fs.existsSync(fifo)).toBe(false);
+    expect(sb.state(id).status).toBe('running');
+    await expectCleanedUp(id, before, tracked);
   });
 
   it('create\'s tsrun killed while the init waits on exec.fifo: the container stays created, delete --force cleans', async () => {
