@@ -38,19 +38,33 @@ function loadKoffi(): Koffi {
   return require('koffi') as Koffi;
 }
 
-/** Declares a libc function the first time it is used, so a verb pays only for what it calls. */
+/**
+ * Declares a libc function the first time it is used, so a verb pays only for what it calls. The declared
+ * function reads errno right after the native call returns, before any JavaScript of the caller runs: code
+ * between the call and the read (building a message, a garbage collection it triggers) may run library calls
+ * that change errno. A container once failed a mkdirat with ERANGE, an errno mkdir on tmpfs cannot return.
+ */
 export function fn(signature: string): Fn {
   let f = functions.get(signature);
   if (!f) {
     libc ??= koffi().load('libc.so.6');
-    f = libc.func(signature) as unknown as Fn;
+    const native = libc.func(signature) as unknown as Fn;
+    const k = koffi();
+    f = (...args: unknown[]): unknown => {
+      const result = native(...args);
+      lastErrno = k.errno();
+      return result;
+    };
     functions.set(signature, f);
   }
   return f;
 }
 
+let lastErrno = 0;
+
+/** errno as the last function declared with `fn` left it (read when that call returned). */
 export function errno(): number {
-  return koffi().errno();
+  return lastErrno;
 }
 
 export function check(result: unknown, operation: string, object?: string): number {
