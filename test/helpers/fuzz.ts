@@ -109,6 +109,14 @@ export function serialize(value: Doc, indent = ''): string {
   return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${serialize(item, inner)}`).join(',\n')}\n${indent}}`;
 }
 
+/** Deep copy of a Doc that may already hold mutations: Raw texts (not JSON by themselves) and Entries. */
+function copyDoc(value: Doc): Doc {
+  if (value === null || typeof value !== 'object' || value instanceof Raw) return value;
+  if (value instanceof Entries) return new Entries(value.entries.map(([key, item]) => [key, copyDoc(item)]));
+  if (Array.isArray(value)) return value.map(copyDoc);
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, copyDoc(item)]));
+}
+
 /** Deep copy of plain JSON (as JSON.parse gives) into a Doc. */
 export function toDoc(value: unknown): Doc {
   return JSON.parse(JSON.stringify(value)) as Doc;
@@ -360,7 +368,7 @@ const VALUE_MUTATORS: Record<string, ValueMutator> = {
     if (!Array.isArray(node.value) || node.value.length === 0) return undefined;
     const item = node.value[rng.int(node.value.length)]!;
     const copies = rng.pick([1, 2, 1000]);
-    for (let i = 0; i < copies; i++) node.value.push(JSON.parse(serialize(item)) as Doc);
+    for (let i = 0; i < copies; i++) node.value.push(copyDoc(item));
     return `grow x${copies}`;
   },
 };
