@@ -47,8 +47,7 @@ function loadKoffi(): Koffi {
 export function fn(signature: string): Fn {
   let f = functions.get(signature);
   if (!f) {
-    libc ??= koffi().load('libc.so.6');
-    const native = libc.func(signature) as unknown as Fn;
+    const native = nativeFn(signature);
     const k = koffi();
     f = (...args: unknown[]): unknown => {
       const result = native(...args);
@@ -60,11 +59,31 @@ export function fn(signature: string): Fn {
   return f;
 }
 
+/**
+ * The koffi function itself, for the few calls that must not allocate on the JavaScript heap (the wrapper of
+ * `fn` allocates its argument list): those between MADV_DOFORK and fork. Read errno with `liveErrno()`, at once.
+ */
+export function nativeFn(signature: string): Fn {
+  let f = natives.get(signature);
+  if (!f) {
+    libc ??= koffi().load('libc.so.6');
+    f = libc.func(signature) as unknown as Fn;
+    natives.set(signature, f);
+  }
+  return f;
+}
+
+const natives = new Map<string, Fn>();
 let lastErrno = 0;
 
 /** errno as the last function declared with `fn` left it (read when that call returned). */
 export function errno(): number {
   return lastErrno;
+}
+
+/** The thread's errno now: right after a `nativeFn` call, before anything else runs. */
+export function liveErrno(): number {
+  return koffi().errno();
 }
 
 export function check(result: unknown, operation: string, object?: string): number {

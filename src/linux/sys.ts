@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { SyscallError } from './errno';
 import { POLLIN, POLLHUP, SYSCALLS } from './constants';
-import { check, errno, fn, syscall } from './libc';
+import { check, errno, fn, liveErrno, nativeFn, syscall } from './libc';
 import { makeDev, mknodat } from './fs-at';
 import { cloneTree, detachedTmpfs, moveMountFd, mountSetattrFd } from './openat2';
 
@@ -137,7 +137,8 @@ function computeDoForkRanges(): DoForkRanges {
  */
 function markAllDoFork(): void {
   doForkRanges ??= computeDoForkRanges();
-  const madvise = fn('int madvise(uintptr_t addr, size_t len, int advice)');
+  // The bare koffi function: fn's wrapper would allocate its argument list between the two passes and the fork.
+  const madvise = nativeFn('int madvise(uintptr_t addr, size_t len, int advice)');
   const [first, second] = doForkRanges.ranges;
   madvise(first![0], first![1], 11);
   if (second) madvise(second[0], second[1], 11);
@@ -158,21 +159,24 @@ export function stFlagsToMountFlags(st: number): number {
 export function createSys(): Sys {
   return {
     fork() {
-      const forkFn = fn('int fork(void)');
+      const forkFn = nativeFn('int fork(void)');
       markAllDoFork();
-      return check(forkFn(), 'fork');
+      const pid = forkFn() as number;
+      if (pid < 0) throw new SyscallError('fork', liveErrno());
+      return pid;
     },
     cloneParent(extraFlags = 0) {
       // Everything is prepared before the MADV_DOFORK pass and the clone is one plain call with numbers: any JS
       // allocation in between may map a fresh DONTFORK heap page that the child then lacks (seen: 1 init in
       // 200 dead of it through the variadic wrapper). glibc's syscall() reads integer arguments from the same
       // registers whether it is called variadically or not, so a fixed prototype is safe here.
-      const clone = fn('long syscall(long nr, unsigned long flags, unsigned long stack, unsigned long ptid, unsigned long ctid, unsigned long tls)');
+      const clone = nativeFn('long syscall(long nr, unsigned long flags, unsigned long stack, unsigned long ptid, unsigned long ctid, unsigned long tls)');
       const nr = SYSCALLS.clone;
       const flags = 0x00008000 | 17 | extraFlags;
       markAllDoFork();
-      const pid = clone(nr, flags, 0, 0, 0, 0);
-      return check(pid, 'clone');
+      const pid = Number(clone(nr, flags, 0, 0, 0, 0));
+      if (pid < 0) throw new SyscallError('clone', liveErrno());
+      return pid;
     },
     exit(code: number): never {
       fn('void _exit(int)')(code);
