@@ -13,6 +13,7 @@ import { RuntimeError } from '../errors';
  *   struct ifinfomsg { u8 family; u8 pad; u16 type; s32 index; u32 flags; u32 change; }           16 bytes
  *   struct ifaddrmsg { u8 family; u8 prefixlen; u8 flags; u8 scope; u32 index; }                   8 bytes
  *   struct rtmsg     { u8 family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags; } 12 bytes
+ *   struct ndmsg     { u8 family; u8 pad1; u16 pad2; s32 ifindex; u16 state; u8 flags; u8 type; }  12 bytes
  *   struct nlmsgerr  { s32 error; struct nlmsghdr msg; } + the request's payload unless NLM_F_CAPPED
  * Messages and attributes start on 4-byte boundaries (NLMSG_ALIGN, RTA_ALIGN); a length field counts the bytes
  * it describes without the trailing padding, but a nest's length includes the padding of its last member.
@@ -39,6 +40,8 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
 
 /** nlmsghdr flags. Bits 0x100-0x800 mean different things for GET requests, NEW requests and error replies. */
 export const NLM_F_REQUEST = 0x1;
@@ -51,6 +54,7 @@ export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
+export const NLM_F_APPEND = 0x800;
 /** On NLMSG_ERROR: the echoed request was cut to its header (NETLINK_CAP_ACK) / extended-ack TLVs follow. */
 export const NLM_F_CAPPED = 0x100;
 export const NLM_F_ACK_TLVS = 0x200;
@@ -75,6 +79,21 @@ export const IFLA_NET_NS_FD = 28;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const VETH_INFO_PEER = 1;
+
+/** VXLAN link data (IFLA_VXLAN_* in linux/if_link.h), inside IFLA_INFO_DATA of kind "vxlan". */
+export const IFLA_VXLAN_ID = 1;
+export const IFLA_VXLAN_LOCAL = 4;
+export const IFLA_VXLAN_LEARNING = 7;
+export const IFLA_VXLAN_PORT = 15;
+
+/** Neighbour (and bridge forwarding database) entries: struct ndmsg and its attributes (linux/neighbour.h). */
+export const NDMSG_SIZE = 12;
+export const NDA_DST = 1;
+export const NDA_LLADDR = 2;
+export const NUD_NOARP = 0x40;
+export const NUD_PERMANENT = 0x80;
+/** The entry belongs to the device itself (the VXLAN's own table), not to the bridge it is a port of. */
+export const NTF_SELF = 0x02;
 
 /** Address attributes (enum ifa). For IPv4, IFA_LOCAL is the interface's address; IFA_ADDRESS the peer's on
  * point-to-point links and the same as IFA_LOCAL everywhere else. */
@@ -276,6 +295,48 @@ export function newVethPair(seq: number, hostName: string, peerName: string, pee
   if (peerNetnsFd !== undefined) peerAttributes.push(u32Attribute(IFLA_NET_NS_FD, checkU32(peerNetnsFd, 'file descriptor')));
   const peer = attribute(VETH_INFO_PEER, Buffer.concat([ifinfomsg(), ...peerAttributes]));
   return message(RTM_NEWLINK, CREATE, seq, ifinfomsg(), [stringAttribute(IFLA_IFNAME, checkInterfaceName(hostName)), linkInfo('veth', [peer])]);
+}
+
+export interface VxlanSpec {
+  /** The VXLAN Network Identifier, 1 to 2^24 - 1. */
+  vni: number;
+  /** UDP destination port (IANA's is 4789; Linux's default without this attribute is 8472). */
+  port: number;
+  /** The source address of the encapsulated packets; the kernel picks by route when absent. */
+  local?: string;
+}
+
+/**
+ * A VXLAN device with no default destination: where frames go comes from its forwarding database (appendFdb),
+ * which also learns the MAC addresses of remote containers from the packets that arrive (IFLA_VXLAN_LEARNING).
+ * IFLA_VXLAN_PORT is a big-endian u16, unlike every other attribute here.
+ */
+export function newVxlan(seq: number, name: string, spec: VxlanSpec): Buffer {
+  if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > 0xffffff) throw new RuntimeError('netlink', `VXLAN id: expected 1 to ${0xffffff}, got ${spec.vni}`);
+  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 0xffff) throw new RuntimeError('netlink', `VXLAN port: expected 1 to 65535, got ${spec.port}`);
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(spec.port);
+  const data = [u32Attribute(IFLA_VXLAN_ID, spec.vni), attribute(IFLA_VXLAN_PORT, port), attribute(IFLA_VXLAN_LEARNING, Buffer.from([1]))];
+  if (spec.local !== undefined) data.push(ipv4Attribute(IFLA_VXLAN_LOCAL, spec.local));
+  return message(RTM_NEWLINK, CREATE, seq, ifinfomsg(), [stringAttribute(IFLA_IFNAME, checkInterfaceName(name)), linkInfo('vxlan', data)]);
+}
+
+export function ndmsg(fields: { family: number; index: number; state?: number; flags?: number }): Buffer {
+  const header = Buffer.alloc(NDMSG_SIZE);
+  header.writeUInt8(fields.family, 0);
+  header.writeInt32LE(fields.index, 4);
+  header.writeUInt16LE(fields.state ?? 0, 8);
+  header.writeUInt8(fields.flags ?? 0, 10);
+  return header;
+}
+
+/**
+ * `bridge fdb append 00:00:00:00:00:00 dev VXLAN dst PEER`: an all-zero MAC entry sends broadcast and unknown
+ * frames to `peer`; appended entries add up, so every peer gets a copy (head-end replication).
+ */
+export function appendFdb(seq: number, index: number, peer: string): Buffer {
+  const header = ndmsg({ family: AF_BRIDGE, index: checkIndex(index), state: NUD_PERMANENT | NUD_NOARP, flags: NTF_SELF });
+  return message(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND, seq, header, [attribute(NDA_LLADDR, Buffer.alloc(6)), ipv4Attribute(NDA_DST, peer)]);
 }
 
 /** ifi_change names the flags to change; without it (0) the kernel would take every flag from ifi_flags. */

@@ -116,6 +116,35 @@ describe('requests', () => {
     expect(hex(peer.subarray(16))).toBe('0900' + '0300' + '6574683000000000' + '0800' + '1c00' + '05000000');
   });
 
+  it('newVxlan: LINKINFO{KIND "vxlan", DATA{ID u32, PORT big-endian u16, LEARNING u8, LOCAL}}', () => {
+    const m = nl.newVxlan(5, 'tsvx4242', { vni: 4242, port: 4789, local: '10.77.0.1' });
+    expect(header(m)).toMatchObject({ type: nl.RTM_NEWLINK, flags: 0x605, seq: 5, length: m.length });
+    const outer = nl.parseAttributes(m.subarray(32));
+    expect(outer.map((a) => a.type)).toEqual([nl.IFLA_IFNAME, nl.IFLA_LINKINFO]);
+    const info = nl.parseAttributes(outer[1]!.value);
+    expect(info[0]!.value.toString()).toBe('vxlan\0');
+    const data = nl.parseAttributes(info[1]!.value);
+    expect(data.map((a) => [a.type, hex(a.value)])).toEqual([
+      [nl.IFLA_VXLAN_ID, '92100000'], // 4242 = 0x1092, little endian
+      [nl.IFLA_VXLAN_PORT, '12b5'], // 4789 = 0x12b5, network byte order
+      [nl.IFLA_VXLAN_LEARNING, '01'],
+      [nl.IFLA_VXLAN_LOCAL, '0a4d0001'],
+    ]);
+    expect(nl.newVxlan(1, 'v', { vni: 1, port: 8472 }).includes(Buffer.from([0x08, 0x00, 0x04, 0x00]))).toBe(false);
+  });
+
+  it('newVxlan refuses an id or port out of range, naming it', () => {
+    expect(errorOf(() => nl.newVxlan(1, 'v', { vni: 0x1000000, port: 4789 })).message).toBe('VXLAN id: expected 1 to 16777215, got 16777216');
+    expect(errorOf(() => nl.newVxlan(1, 'v', { vni: 1, port: 0 })).message).toBe('VXLAN port: expected 1 to 65535, got 0');
+  });
+
+  it('appendFdb: RTM_NEWNEIGH with CREATE|APPEND, an AF_BRIDGE ndmsg (PERMANENT|NOARP, NTF_SELF), zero MAC and DST', () => {
+    const m = nl.appendFdb(8, 12, '10.77.0.2');
+    expect(header(m)).toEqual({ length: 16 + 12 + 12 + 8, type: nl.RTM_NEWNEIGH, flags: 0x1 | 0x4 | 0x400 | 0x800, seq: 8, pid: 0 });
+    expect(hex(m.subarray(16, 28))).toBe('07000000' + '0c000000' + 'c000' + '02' + '00');
+    expect(hex(m.subarray(28))).toBe('0a00' + '0200' + '000000000000' + '0000' + '0800' + '0100' + '0a4d0002');
+  });
+
   it('newVethPair without a netns leaves IFLA_NET_NS_FD out', () => {
     const m = nl.newVethPair(1, 'a', 'b');
     expect(m.includes(Buffer.from([0x08, 0x00, 0x1c, 0x00]))).toBe(false);
