@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RuntimeError } from '../../errors';
 import { printOut, printTable } from '../output';
 import type { FlagSpec, Verb } from '../verb';
+import type { NetworkRecord } from '../../plugins/network/network-store';
 
 /** `tsrun network …`: Docker-style bridge networks for containers, wired in as OCI hooks (README, Networking). */
 
@@ -40,9 +41,25 @@ async function deps(stateDir: string) {
   return networkDeps(stateDir);
 }
 
-export const networkCreateVerb: Verb<{ name: string; stateDir: string; subnet?: string; gateway?: string; bridge?: string; label: string[] }> = {
+interface CreateArgs {
+  name: string;
+  stateDir: string;
+  subnet?: string;
+  gateway?: string;
+  bridge?: string;
+  label: string[];
+  driver: string;
+  ipRange?: string;
+  mtu?: number;
+  vni?: number;
+  peer: string[];
+  local?: string;
+  vxlanPort?: number;
+}
+
+export const networkCreateVerb: Verb<CreateArgs> = {
   name: 'network create',
-  describe: 'create a bridge network',
+  describe: 'create a bridge network (or an overlay: a bridge joined to other hosts\' bridges through VXLAN)',
   positionals: [{ name: 'name' }],
   options: {
     ...STATE_DIR,
@@ -50,6 +67,13 @@ export const networkCreateVerb: Verb<{ name: string; stateDir: string; subnet?: 
     gateway: { type: 'string', describe: 'the bridge\'s address (default: the first host of the subnet)' },
     bridge: { type: 'string', describe: 'the bridge interface\'s name (default: tsrun-<hash>)' },
     label: { type: 'string', array: true, default: [], describe: 'KEY=VALUE' },
+    driver: { alias: 'd', type: 'string', choices: ['bridge', 'overlay'], default: 'bridge' },
+    'ip-range': { type: 'string', describe: 'CIDR inside the subnet to allocate addresses from' },
+    mtu: { type: 'number', describe: 'the containers\' interface MTU (overlay default: 1450)' },
+    vni: { type: 'number', describe: 'overlay: the VXLAN id, the same on every host' },
+    peer: { type: 'string', array: true, default: [], describe: 'overlay: another host\'s underlay address (repeatable)' },
+    local: { type: 'string', describe: 'overlay: this host\'s underlay address (default: chosen by route)' },
+    'vxlan-port': { type: 'number', describe: 'overlay: the UDP port (default: 4789)' },
   },
   async handler(_cli, args) {
     const labels: Record<string, string> = {};
@@ -59,7 +83,17 @@ export const networkCreateVerb: Verb<{ name: string; stateDir: string; subnet?: 
       labels[label.slice(0, eq)] = label.slice(eq + 1);
     }
     const { store } = await deps(args.stateDir);
-    const record = store.create({ name: args.name, subnet: args.subnet, gateway: args.gateway, bridge: args.bridge, labels: args.label.length > 0 ? labels : undefined });
+    const record = store.create({
+      name: args.name,
+      subnet: args.subnet,
+      gateway: args.gateway,
+      bridge: args.bridge,
+      labels: args.label.length > 0 ? labels : undefined,
+      driver: args.driver,
+      ipRange: args.ipRange,
+      mtu: args.mtu,
+      overlay: { vni: args.vni, peers: args.peer, local: args.local, port: args.vxlanPort },
+    });
     printOut(`${record.name}\n`);
   },
 };
@@ -111,7 +145,7 @@ export const networkRemoveVerb: Verb<{ names: string[]; stateDir: string }> = {
     for (const name of args.names) {
       const record = d.store.get(name);
       d.store.remove(name, (n) => d.ipam.usersOf(n));
-      removeNetworkArtefacts(d, record.name, record.bridge);
+      await removeNetworkArtefacts(d, record);
       printOut(`${name}\n`);
     }
   },
@@ -124,22 +158,26 @@ export const networkPruneVerb: Verb<{ stateDir: string }> = {
   options: { ...STATE_DIR },
   async handler(_cli, args) {
     const d = await deps(args.stateDir);
-    const bridges = new Map(d.store.list().map((n) => [n.name, n.bridge]));
+    const records = new Map(d.store.list().map((n) => [n.name, n]));
     for (const name of d.store.prune((n) => d.ipam.usersOf(n))) {
-      removeNetworkArtefacts(d, name, bridges.get(name)!);
+      await removeNetworkArtefacts(d, records.get(name)!);
       printOut(`${name}\n`);
     }
   },
 };
 
-function removeNetworkArtefacts(d: Awaited<ReturnType<typeof deps>>, name: string, bridge: string): void {
+async function removeNetworkArtefacts(d: Awaited<ReturnType<typeof deps>>, record: NetworkRecord): Promise<void> {
   const host = d.hostNetlink();
   try {
-    host.deleteLinkIfExists(bridge);
+    if (record.overlay) {
+      const { vxlanDeviceName } = await import('../../plugins/network/overlay');
+      host.deleteLinkIfExists(vxlanDeviceName(record.overlay.vni));
+    }
+    host.deleteLinkIfExists(record.bridge);
   } finally {
     host.close();
   }
-  d.firewall().removeNetwork(name);
+  d.firewall().removeNetwork(record.name);
 }
 
 export const networkSetupVerb: Verb<ConnectArgs> = {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../../errors';
+import { Errno, SyscallError } from '../../linux/errno';
 import type { RtNetlink } from '../../linux/netlink';
 import { NETWORK_FILES, networkFilesDir } from './attach';
 import type { Attachment, AttachmentStore } from './attachments';
@@ -10,6 +11,7 @@ import type { Firewall } from './firewall';
 import type { Ipam } from './ipam';
 import { subnetOf, type NetworkStore } from './network-store';
 import { parseNetworkMode } from './network-mode';
+import { type OverlaySettings, vxlanDeviceName } from './overlay';
 import { checkHostPortsFree, checkPortConflicts, parsePublish, type PublishSpec } from './publish';
 import type { HookState } from '../../spec/hook-state';
 
@@ -85,10 +87,12 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
 
     const host = deps.hostNetlink();
     try {
-      const bridge = host.linkByName(network.bridge) ?? host.createBridge(network.bridge);
+      // Concurrent setups on one network may both find the bridge missing: ensureLink lets the second one use it.
+      const bridge = host.ensureLink(network.bridge, () => host.createBridge(network.bridge));
       if (!host.addresses().some((a) => a.index === bridge.index && a.local === network.gateway && a.prefix === prefix)) {
-        host.addAddress(bridge.index, network.gateway, prefix);
+        addAddressOnce(host, bridge.index, network.gateway, prefix);
       }
+      if (network.overlay) connectOverlay(host, network.overlay, bridge.index);
       host.setUp(bridge.index);
       const netnsFd = fs.openSync(netnsPath, fs.constants.O_RDONLY);
       try {
@@ -96,6 +100,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       } finally {
         fs.closeSync(netnsFd);
       }
+      if (network.mtu !== undefined) host.setMtu(attachment.hostVeth, network.mtu);
       host.setAlias(attachment.hostVeth, aliasOf(state.id));
       host.setMaster(attachment.hostVeth, bridge.index);
       host.setUp(attachment.hostVeth);
@@ -107,6 +112,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
     try {
       inside.setUp('lo');
       const eth0 = inside.link(CONTAINER_INTERFACE);
+      if (network.mtu !== undefined) inside.setMtu(eth0.index, network.mtu);
       inside.addAddress(eth0.index, attachment.ip, prefix);
       inside.setUp(eth0.index);
       inside.addRoute({ gateway: network.gateway, oif: eth0.index });
@@ -127,6 +133,28 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       // the original error is the one to report; teardown runs again as the poststop hook
     }
     throw error;
+  }
+}
+
+/**
+ * The overlay's VXLAN device as a port of the bridge, flooding to every peer. Made once per network and host, and
+ * left in place like the bridge (`network rm` removes both); the forwarding entries are appended idempotently, so a
+ * device someone emptied by hand is repaired by the next container's setup.
+ */
+function connectOverlay(host: RtNetlink, overlay: OverlaySettings, bridgeIndex: number): void {
+  const name = vxlanDeviceName(overlay.vni);
+  const device = host.ensureLink(name, () => host.createVxlan(name, { vni: overlay.vni, port: overlay.port, local: overlay.local }));
+  if (device.master !== bridgeIndex) host.setMaster(device.index, bridgeIndex);
+  for (const peer of overlay.peers) host.appendFdb(device.index, peer);
+  host.setUp(device.index);
+}
+
+/** The bridge's gateway address; one a concurrent setup added meanwhile (EEXIST) is fine. */
+function addAddressOnce(host: RtNetlink, index: number, address: string, prefix: number): void {
+  try {
+    host.addAddress(index, address, prefix);
+  } catch (error) {
+    if (!(error instanceof SyscallError && error.errno === Errno.EEXIST)) throw error;
   }
 }
 

@@ -10,7 +10,7 @@ import {
   validateNetworkName,
   writeJsonAtomic,
 } from './network-store';
-import { broadcastAddress, findFreeHost, formatCidr, formatIPv4, isHostAddress, parseIPv4, tryParseIPv4 } from './ipv4';
+import { broadcastAddress, findFreeHost, formatCidr, formatIPv4, isHostAddress, parseCidr, parseIPv4, tryParseIPv4 } from './ipv4';
 
 /**
  * Address management: which container holds which address on each network, in `<ipam dir>/<network>.json` as
@@ -39,8 +39,8 @@ export class Ipam {
   /**
    * The address of `containerId` on `network`, allocating one if it has none: `requested` (from --ip) when given —
    * inside the subnet, not its network, broadcast or gateway address, not held by another container — otherwise the
-   * lowest free host address. Idempotent: a container that has an address gets the same one back (and asking for a
-   * different one then is an error, never a silent move).
+   * lowest free host address (of the network's ipRange, if it has one). Idempotent: a container that has an address
+   * gets the same one back (and asking for a different one then is an error, never a silent move).
    */
   allocate(network: string, containerId: string, requested?: string): string {
     validateContainerId(containerId);
@@ -74,9 +74,11 @@ export class Ipam {
         checkRequested(wanted, record, holders);
         address = wanted;
       } else {
-        const free = findFreeHost(subnet, (candidate) => candidate === gateway || holders.has(candidate));
+        // --ip-range narrows where addresses come from (on an overlay, each host hands out its own block).
+        const pool = record.ipRange === undefined ? subnet : parseCidr(record.ipRange, `network ${describeValue(network)} ipRange`);
+        const free = findFreeHost(pool, (candidate) => candidate === gateway || holders.has(candidate) || !isHostAddress(subnet, candidate));
         if (free === undefined) {
-          throw new RuntimeError('exhausted', `network ${describeValue(network)} (${formatCidr(subnet)}) has no free address left`);
+          throw new RuntimeError('exhausted', `network ${describeValue(network)} (${formatCidr(pool)}) has no free address left`);
         }
         address = free;
       }

@@ -9,6 +9,7 @@ import { nodeErrorCode } from '../../linux/errno';
 import {
   type Cidr,
   broadcastAddress,
+  contains,
   defaultGateway,
   formatCidr,
   formatIPv4,
@@ -20,6 +21,7 @@ import {
   tryParseCidr,
   tryParseIPv4,
 } from './ipv4';
+import { OVERLAY_MTU, type OverlayOptions, type OverlaySettings, overlayRecordProblem, parseOverlayOptions } from './overlay';
 
 /**
  * The definitions of tsrun's bridge networks, one JSON file each: `<dir>/networks/<name>.json`.
@@ -37,13 +39,20 @@ import {
 /** A network as stored in `<dir>/networks/<name>.json`. Addresses and blocks are kept as text, as users write them. */
 export interface NetworkRecord {
   name: string;
-  driver: 'bridge';
+  /** `overlay`: the bridge also reaches the bridges of other hosts through a VXLAN device (./overlay.ts). */
+  driver: 'bridge' | 'overlay';
   /** `a.b.c.d/n`, without host bits. */
   subnet: string;
   /** A host address of the subnet; the bridge gets it. */
   gateway: string;
   /** The bridge interface's name (≤ 15 bytes, IFNAMSIZ - 1). */
   bridge: string;
+  /** `a.b.c.d/n` inside the subnet: where addresses are allocated from when a container asks for none. */
+  ipRange?: string;
+  /** The containers' interface MTU; the kernel's default (1500) when absent. */
+  mtu?: number;
+  /** With driver `overlay`. */
+  overlay?: OverlaySettings;
   /** ISO 8601, UTC. */
   created: string;
   labels?: Record<string, string>;
@@ -56,6 +65,12 @@ export interface CreateNetworkOptions {
   gateway?: string;
   bridge?: string;
   labels?: Record<string, string>;
+  /** `bridge` (the default) or `overlay`. */
+  driver?: string;
+  ipRange?: string;
+  mtu?: number;
+  /** The VXLAN settings of an overlay network; refused with the bridge driver. */
+  overlay?: OverlayOptions;
 }
 
 export interface NetworkStoreOptions {
@@ -264,6 +279,7 @@ export class NetworkStore {
       }
     }
     const labels = options.labels === undefined ? undefined : checkLabels(options.labels, '--label');
+    const extras = checkDriverOptions(options, requestedSubnet);
 
     return this.#withStoreLock(() => {
       const others = this.#readAll();
@@ -280,7 +296,11 @@ export class NetworkStore {
       }
       const bridge = options.bridge ?? defaultBridgeName(name);
       this.#checkBridgeFree(bridge, options.bridge !== undefined, others);
-      const record = this.#record(name, subnet, gateway ?? defaultGateway(subnet), bridge, labels);
+      const vni = extras.overlay?.vni;
+      const sameVni = vni === undefined ? undefined : others.find((network) => network.overlay?.vni === vni);
+      if (sameVni) throw new RuntimeError('invalid-argument', `--vni ${vni}: used by network ${describeValue(sameVni.name)} on this host`);
+      const record = { ...this.#record(name, subnet, gateway ?? defaultGateway(subnet), bridge, labels), ...extras };
+      if (extras.overlay) record.driver = 'overlay';
       this.#publish(record);
       return record;
     });
@@ -475,6 +495,35 @@ function describeUsers(users: readonly string[]): string {
   return `${users.length === 1 ? 'container' : 'containers'} ${shown}${more}`;
 }
 
+/** What --driver, --ip-range, --mtu and the overlay flags add to a record; pure, checked before the store is locked. */
+function checkDriverOptions(options: CreateNetworkOptions, subnet: Cidr | undefined): Pick<NetworkRecord, 'ipRange' | 'mtu' | 'overlay'> {
+  const driver = options.driver ?? 'bridge';
+  const extras: Pick<NetworkRecord, 'ipRange' | 'mtu' | 'overlay'> = {};
+  const overlayGiven = Object.entries(options.overlay ?? {}).filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0));
+  if (driver === 'overlay') {
+    extras.overlay = parseOverlayOptions(options.overlay ?? {}, subnet);
+  } else if (driver !== 'bridge') {
+    throw new RuntimeError('invalid-argument', `--driver ${describeValue(driver)}: expected "bridge" or "overlay"`);
+  } else if (overlayGiven.length > 0) {
+    const flag = { vni: '--vni', peers: '--peer', local: '--local', port: '--vxlan-port' }[overlayGiven[0]![0]] ?? overlayGiven[0]![0];
+    throw new RuntimeError('invalid-argument', `${flag}: needs --driver overlay`);
+  }
+  if (options.ipRange !== undefined) {
+    if (subnet === undefined) throw new RuntimeError('invalid-argument', `--ip-range ${options.ipRange}: needs --subnet, the range must lie in it`);
+    const range = parseCidr(options.ipRange, '--ip-range');
+    if (!contains(subnet, range.network) || !contains(subnet, broadcastAddress(range)) || range.prefix > MAX_PREFIX) {
+      throw new RuntimeError('invalid-argument', `--ip-range ${options.ipRange}: must be a block of at least 4 addresses inside subnet ${formatCidr(subnet)}`);
+    }
+    extras.ipRange = formatCidr(range);
+  }
+  const mtu = options.mtu ?? (extras.overlay ? OVERLAY_MTU : undefined);
+  if (mtu !== undefined) {
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RuntimeError('invalid-argument', `--mtu ${describeValue(mtu)}: expected 68 to 65535`);
+    extras.mtu = mtu;
+  }
+  return extras;
+}
+
 /** A --subnet value: a CIDR without host bits, of a size a bridge can use, clear of special-purpose blocks. */
 function parseBridgeSubnet(text: string): Cidr {
   const subnet = parseCidr(text, '--subnet');
@@ -555,7 +604,13 @@ function checkRecord(text: string, name: string, file: string): NetworkRecord {
     if (typeof record[key] !== 'string') throw corrupt(`"${key}" must be a string, got ${describeValue(record[key])}`);
   }
   if (record.name !== name) throw corrupt(`it defines network ${describeValue(record.name)}`);
-  if (record.driver !== 'bridge') throw corrupt(`"driver" must be "bridge", got ${describeValue(record.driver)}`);
+  if (record.driver !== 'bridge' && record.driver !== 'overlay') throw corrupt(`"driver" must be "bridge" or "overlay", got ${describeValue(record.driver)}`);
+  if ((record.driver === 'overlay') !== (record.overlay !== undefined)) throw corrupt('"overlay" must be present exactly when "driver" is "overlay"');
+  const overlayProblem = record.overlay === undefined ? undefined : overlayRecordProblem(record.overlay);
+  if (overlayProblem !== undefined) throw corrupt(overlayProblem);
+  if (record.mtu !== undefined && (typeof record.mtu !== 'number' || !Number.isInteger(record.mtu) || record.mtu < 68 || record.mtu > 65535)) {
+    throw corrupt(`"mtu" must be 68 to 65535, got ${describeValue(record.mtu)}`);
+  }
   const parsed = tryParseCidr(record.subnet as string);
   if (!parsed || ((parsed.address & netmask(parsed.prefix)) >>> 0) !== parsed.address) {
     throw corrupt(`"subnet" must be an IPv4 CIDR without host bits, got ${describeValue(record.subnet)}`);
@@ -564,6 +619,12 @@ function checkRecord(text: string, name: string, file: string): NetworkRecord {
   const gateway = tryParseIPv4(record.gateway as string);
   if (gateway === undefined || !isHostAddress(subnet, gateway)) {
     throw corrupt(`"gateway" must be a host address of ${record.subnet}, got ${describeValue(record.gateway)}`);
+  }
+  if (record.ipRange !== undefined) {
+    const range = typeof record.ipRange === 'string' ? tryParseCidr(record.ipRange) : undefined;
+    if (!range || !contains(subnet, range.address) || !contains(subnet, broadcastAddress({ network: range.address, prefix: range.prefix }))) {
+      throw corrupt(`"ipRange" must be a CIDR inside ${record.subnet}, got ${describeValue(record.ipRange)}`);
+    }
   }
   if (!BRIDGE_PATTERN.test(record.bridge as string) || Buffer.byteLength(record.bridge as string) > MAX_BRIDGE_BYTES) {
     throw corrupt(`"bridge" must be an interface name, got ${describeValue(record.bridge)}`);

@@ -101,6 +101,15 @@ describe('allocate', () => {
     expect(ipam.allocate('p2p', 'more')).toBe('10.9.0.2');
   });
 
+  it('with an ipRange, hands out addresses from that block only; --ip may still name any host of the subnet', () => {
+    const { store, ipam } = newPair();
+    store.create({ name: 'ranged', subnet: '10.9.0.0/24', ipRange: '10.9.0.128/30' });
+    expect(ipam.allocate('ranged', 'a')).toBe('10.9.0.129');
+    expect(ipam.allocate('ranged', 'b')).toBe('10.9.0.130');
+    refused(() => ipam.allocate('ranged', 'c'), 'network "ranged" (10.9.0.128/30) has no free address left');
+    expect(ipam.allocate('ranged', 'c', '10.9.0.7')).toBe('10.9.0.7');
+  });
+
   it('refuses a missing network and bad ids or names', () => {
     const { store, ipam } = newPair();
     store.create({ name: 'web' });

@@ -272,7 +272,7 @@ describe('files on disk', () => {
     expect(errorOf(() => store.create({ name: 'x' })).code).toBe('state-corrupt');
     for (const [patch, detail] of [
       [{ name: 'other' }, 'it defines network "other"'],
-      [{ driver: 'macvlan' }, '"driver" must be "bridge", got "macvlan"'],
+      [{ driver: 'macvlan' }, '"driver" must be "bridge" or "overlay", got "macvlan"'],
       [{ subnet: '10.89.0.1/16' }, '"subnet" must be an IPv4 CIDR without host bits, got "10.89.0.1/16"'],
       [{ gateway: '10.90.0.1' }, '"gateway" must be a host address of 10.89.0.0/16, got "10.90.0.1"'],
       [{ bridge: 'x'.repeat(16) }, `"bridge" must be an interface name, got "${'x'.repeat(16)}"`],
@@ -398,5 +398,51 @@ describe('locking', () => {
     const before = snapshot(tmp);
     expect(() => store.create({ name: 'web' })).toThrow('flock: EINTR');
     expect(snapshot(tmp)).toEqual(before);
+  });
+});
+
+describe('the overlay driver and --ip-range, --mtu', () => {
+  const overlay = { vni: 4242, peers: ['192.0.2.2', '192.0.2.3'] };
+
+  it('stores the VXLAN settings, the range and the overlay MTU (1450 unless given)', () => {
+    const store = newStore();
+    const record = store.create({ name: 'ov', driver: 'overlay', subnet: '10.210.0.0/24', gateway: '10.210.0.2', ipRange: '10.210.0.128/25', overlay });
+    expect(record).toMatchObject({
+      driver: 'overlay',
+      subnet: '10.210.0.0/24',
+      gateway: '10.210.0.2',
+      ipRange: '10.210.0.128/25',
+      mtu: 1450,
+      overlay: { vni: 4242, peers: ['192.0.2.2', '192.0.2.3'], port: 4789 },
+    });
+    expect(newStore().get('ov')).toEqual(record);
+    expect(store.create({ name: 'plain', subnet: '10.211.0.0/24', mtu: 9000 })).toMatchObject({ driver: 'bridge', mtu: 9000 });
+  });
+
+  it('refuses what cannot work, naming the flag, and changes nothing', () => {
+    const store = newStore();
+    store.create({ name: 'ov', driver: 'overlay', subnet: '10.210.0.0/24', overlay });
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { peers: ['192.0.2.2'] } }), '--driver overlay: needs --vni, the VXLAN id every host of the network shares');
+    refused(() => store.create({ name: 'x', driver: 'overlay', overlay }), '--driver overlay: needs --subnet, the same on every host of the network');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 7 } }), '--driver overlay: needs --peer, the underlay address of another host (repeat it for more)');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 2 ** 24, peers: ['192.0.2.2'] } }), '--vni 16777216: expected a VXLAN id, 1 to 16777215');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 7, peers: ['10.212.0.9'] } }), '--peer 10.212.0.9: inside the network\'s own subnet 10.212.0.0/24; peers are reached over the underlay');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 7, peers: ['127.0.0.1'] } }), '--peer 127.0.0.1: not a unicast host address');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 7, peers: ['192.0.2.2', '192.0.2.2'] } }), '--peer 192.0.2.2: given twice');
+    refused(() => store.create({ name: 'x', driver: 'overlay', subnet: '10.212.0.0/24', overlay: { vni: 4242, peers: ['192.0.2.2'] } }), '--vni 4242: used by network "ov" on this host');
+    refused(() => store.create({ name: 'x', subnet: '10.212.0.0/24', overlay: { vni: 7 } }), '--vni: needs --driver overlay');
+    refused(() => store.create({ name: 'x', driver: 'vlan' }), '--driver "vlan": expected "bridge" or "overlay"');
+    refused(() => store.create({ name: 'x', ipRange: '10.0.0.0/24' }), '--ip-range 10.0.0.0/24: needs --subnet, the range must lie in it');
+    refused(() => store.create({ name: 'x', subnet: '10.212.0.0/24', ipRange: '10.213.0.0/25' }), '--ip-range 10.213.0.0/25: must be a block of at least 4 addresses inside subnet 10.212.0.0/24');
+    refused(() => store.create({ name: 'x', subnet: '10.212.0.0/24', mtu: 20 }), '--mtu 20: expected 68 to 65535');
+  });
+
+  it('a stored overlay record that is off is reported as corrupt', () => {
+    const store = newStore();
+    const record = store.create({ name: 'ov', driver: 'overlay', subnet: '10.210.0.0/24', overlay });
+    writeJsonAtomic(path.join(dir, 'networks'), 'ov.json', { ...record, overlay: { ...record.overlay, vni: 0 } });
+    expect(errorOf(() => newStore().get('ov')).message).toMatch(/invalid network file .*ov\.json: "overlay\.vni" must be 1 to 16777215, got 0$/);
+    writeJsonAtomic(path.join(dir, 'networks'), 'ov.json', { ...record, driver: 'bridge' });
+    expect(errorOf(() => newStore().get('ov')).message).toMatch(/"overlay" must be present exactly when "driver" is "overlay"$/);
   });
 });
