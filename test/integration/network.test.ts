@@ -110,6 +110,18 @@ describe.skipIf(skip !== undefined)(`tsrun network${skip ? ` (skipped: ${skip})`
     expect(sh(`ip -n ${OUTSIDE} route`)).not.toContain('10.60.0.0');
   });
 
+  it('containers set up at the same time on a new network share its bridge (none fails making it)', async () => {
+    expect(net('create', 'burst', '--subnet', '10.63.0.0/24').status).toBe(0);
+    const ids = [1, 2, 3, 4].map(() => sb.newId('burst'));
+    const bundles = ids.map(() => netBundle(['sleep', '1000'], ['--network', 'burst']));
+    const results = await Promise.all(ids.map((id, i) => sb.spawnTsrun(['run', '-d', '-b', bundles[i]!, id])));
+    for (const r of results) {
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    expect(Object.keys(JSON.parse(net('inspect', 'burst').stdout)[0].containers).sort()).toEqual([...ids].sort());
+  });
+
   it('a published port on the host reaches a server in the container, from another machine', () => {
     server('from-published', ['--publish', '8080:80']);
     const r = spawnSync('ip', ['netns', 'exec', CLIENT, '/bin/busybox', 'sh', '-c', fetch('10.124.0.1', 8080).replaceAll('nc ', '/bin/busybox nc ').replaceAll('sleep', '/bin/busybox sleep')], { encoding: 'utf8' });
