@@ -5,6 +5,7 @@ import { realtimeNanoseconds } from '../linux/clock';
 import { fsSyscallError, writeFileAtomic } from '../linux/atomic-file';
 import { Errno, SyscallError, nodeErrorCode } from '../linux/errno';
 import { isValidContainerId, validateContainerId } from '../spec/container-id';
+import { asJsonObject } from '../spec/json-object';
 import type { CgroupState } from '../cgroups/types';
 
 /** What tsrun persists per container in <root>/<id>/state.json. */
@@ -114,8 +115,7 @@ function makeDirectories(dir: string): void {
 
 function checkStoredState(value: unknown, id: string, file: string): StoredState {
   const corrupt = (detail: string): RuntimeError => new RuntimeError('state-corrupt', `invalid state file ${file}: ${detail}`);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('not a JSON object');
-  const record = value as Record<string, unknown>;
+  const record = asJsonObject(value, corrupt);
   for (const key of ['id', 'bundle', 'rootfs', 'ociVersion', 'initStartTime', 'created', 'owner']) {
     if (typeof record[key] !== 'string') throw corrupt(`"${key}" must be a string, got ${describeValue(record[key])}`);
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { validateContainerId } from '../../spec/container-id';
+import { parseJsonObject } from '../../spec/json-object';
 import { RuntimeError, describeValue } from '../../errors';
 import {
   type NetworkRecord,
@@ -127,13 +128,7 @@ export class Ipam {
     const held = new Map<string, number>();
     if (text === undefined) return held;
     const corrupt = (detail: string): RuntimeError => new RuntimeError('state-corrupt', `invalid allocation file ${file}: ${detail}`);
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw corrupt(`not JSON (${error instanceof Error ? error.message : String(error)})`);
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('not a JSON object');
+    const value = parseJsonObject(text, corrupt);
     const seen = new Map<number, string>();
     for (const [id, raw] of Object.entries(value)) {
       const address = typeof raw === 'string' ? tryParseIPv4(raw) : undefined;

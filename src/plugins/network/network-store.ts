@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LockFn } from '../../container/state-store';
 import { RuntimeError, describeValue } from '../../errors';
+import { parseJsonObject } from '../../spec/json-object';
 import { fsSyscallError, syncDirectory, writeFileAtomic } from '../../linux/atomic-file';
 import { HeldLocks } from '../../linux/held-locks';
 import { nodeErrorCode } from '../../linux/errno';
@@ -592,14 +593,7 @@ export function subnetOf(record: NetworkRecord): Cidr {
 /** Parses and checks a definition read from `file`: tsrun wrote it, so anything off means corruption. */
 function checkRecord(text: string, name: string, file: string): NetworkRecord {
   const corrupt = (detail: string): RuntimeError => new RuntimeError('state-corrupt', `invalid network file ${file}: ${detail}`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw corrupt(`not JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('not a JSON object');
-  const record = value as Record<string, unknown>;
+  const record = parseJsonObject(text, corrupt);
   for (const key of ['name', 'driver', 'subnet', 'gateway', 'bridge', 'created']) {
     if (typeof record[key] !== 'string') throw corrupt(`"${key}" must be a string, got ${describeValue(record[key])}`);
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError, describeValue } from '../../errors';
+import { parseJsonObject } from '../../spec/json-object';
 import { fsSyscallError, syncDirectory, writeFileAtomic } from '../../linux/atomic-file';
 import { nodeErrorCode } from '../../linux/errno';
 import { createFileLock } from '../../linux/file-lock';
@@ -453,14 +454,7 @@ export class VolumeStore {
 
 /** Parses and checks a record read from `file`: tsrun wrote it, so anything off means damage, named with the file. */
 export function parseVolumeRecord(text: string, file: string, name: string, mountpoint: string): VolumeRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw corrupt(file, `not JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(file, 'not a JSON object');
-  const record = value as Record<string, unknown>;
+  const record = parseJsonObject(text, (detail) => corrupt(file, detail));
   for (const key of ['Name', 'Driver', 'Mountpoint', 'CreatedAt', 'Scope']) {
     if (typeof record[key] !== 'string') throw corrupt(file, `"${key}" must be a string, got ${describeValue(record[key])}`);
   }
