@@ -8,7 +8,8 @@ import { mountOverlay, unmount } from '../../linux/overlay-mount';
 import { specToJson } from '../../spec/default-spec';
 import type { Spec } from '../../spec/types';
 import type { ImageStore } from './image-store';
-import { discardBundle, prepareBundle, writeBundleConfig } from './unpack';
+import { discardBundle, prepareBundle } from './bundle-dir';
+import { writeBundleConfig } from './unpack';
 
 /**
  * `tsrun image unpack --overlay`: a bundle whose rootfs is an overlayfs mount of the store's layers (read-only,

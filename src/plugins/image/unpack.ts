@@ -15,6 +15,7 @@ import { openImageSource } from './open-image-source';
 import { resolveImageUser } from './passwd';
 import { RootfsWriter } from './rootfs-writer';
 import { runtimeConfigFromImage } from './runtime-config';
+import { discardBundle, prepareBundle } from './bundle-dir';
 
 /**
  * `tsrun image unpack SOURCE BUNDLE`: an image becomes a runtime bundle: BUNDLE/rootfs with the layers applied in
@@ -44,27 +45,6 @@ const ENOENT = 2;
 /** Paths of the rootfs resolved as the container sees them: symlinks are relative to the rootfs. */
 const IN_ROOT = Resolve.IN_ROOT | Resolve.NO_MAGICLINKS;
 const DIR_PATH = OpenFlags.PATH | OpenFlags.DIRECTORY | OpenFlags.CLOEXEC;
-
-/** BUNDLE ready to be filled; returns whether it was created here (and so is removed on failure). */
-export function prepareBundle(bundle: string): boolean {
-  let stat: fs.Stats | undefined;
-  try {
-    stat = fs.lstatSync(bundle);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeError('image', `${bundle}: ${(error as Error).message}`);
-  }
-  if (stat === undefined) {
-    try {
-      fs.mkdirSync(bundle, { mode: 0o755 });
-    } catch (error) {
-      throw new RuntimeError('image', `bundle ${bundle}: cannot create it: ${(error as Error).message}`);
-    }
-    return true;
-  }
-  if (!stat.isDirectory()) throw new RuntimeError('image', `bundle ${bundle}: exists and is not a directory`);
-  if (fs.readdirSync(bundle).length > 0) throw new RuntimeError('image', `bundle ${bundle}: exists and is not empty (tsrun image unpack makes a new bundle)`);
-  return false;
-}
 
 /** A file of the rootfs as the container would see it (symlinks resolved inside the rootfs), or undefined. */
 export function readFileInRootfs(rootfs: string, file: string): string | undefined {
@@ -177,15 +157,6 @@ export function writeBundleConfig(bundleDir: string, rootfs: string, image: Reso
     for (const volume of volumes) seedVolume(rootfs, volume.destination, volumesDir, volume.name, seeding);
   }
   writeFileAtomic(bundleDir, 'config.json', specToJson(spec), 0o644);
-}
-
-/** Nothing of a failed unpack stays: what it made goes, an empty BUNDLE the caller made stays (empty). */
-export function discardBundle(bundleDir: string, created: boolean): void {
-  if (created) {
-    fs.rmSync(bundleDir, { recursive: true, force: true });
-  } else {
-    for (const name of fs.readdirSync(bundleDir)) fs.rmSync(path.join(bundleDir, name), { recursive: true, force: true });
-  }
 }
 
 export async function unpackImage(sourcePath: string, bundle: string, options: UnpackOptions): Promise<UnpackResult> {
