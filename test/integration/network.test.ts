@@ -110,9 +110,9 @@ describe.skipIf(skip !== undefined)(`tsrun network${skip ? ` (skipped: ${skip})`
     expect(sh(`ip -n ${OUTSIDE} route`)).not.toContain('10.60.0.0');
   });
 
-  it('containers set up at the same time on a new network share its bridge (none fails making it)', async () => {
+  it('containers set up at the same time on a new network share its bridge and rules (none fails making them)', async () => {
     expect(net('create', 'burst', '--subnet', '10.63.0.0/24').status).toBe(0);
-    const ids = [1, 2, 3, 4].map(() => sb.newId('burst'));
+    const ids = [1, 2, 3, 4, 5, 6].map(() => sb.newId('burst'));
     const bundles = ids.map(() => netBundle(['sleep', '1000'], ['--network', 'burst']));
     const results = await Promise.all(ids.map((id, i) => sb.spawnTsrun(['run', '-d', '-b', bundles[i]!, id])));
     for (const r of results) {

@@ -85,15 +85,30 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
     const prefix = subnetOf(network).prefix;
     const netnsPath = `/proc/${state.pid}/ns/net`;
 
+    // What the network's containers share (bridge, VXLAN device, forwarding, the network's firewall rules) is made
+    // under the network lock: setups running at once would otherwise race to create the bridge, or replace the
+    // network's nft rules together (one transaction then deletes a rule handle the other already removed).
+    const bridgeIndex = deps.store.withNetworkLock(network.name, () => {
+      const host = deps.hostNetlink();
+      let index: number;
+      try {
+        const bridge = host.ensureLink(network.bridge, () => host.createBridge(network.bridge));
+        if (!host.addresses().some((a) => a.index === bridge.index && a.local === network.gateway && a.prefix === prefix)) {
+          addAddressOnce(host, bridge.index, network.gateway, prefix);
+        }
+        if (network.overlay) connectOverlay(host, network.overlay, bridge.index);
+        host.setUp(bridge.index);
+        index = bridge.index;
+      } finally {
+        host.close();
+      }
+      deps.enableIpForwarding();
+      deps.firewall().applyNetwork({ name: network.name, bridge: network.bridge, subnet: network.subnet });
+      return index;
+    });
+
     const host = deps.hostNetlink();
     try {
-      // Concurrent setups on one network may both find the bridge missing: ensureLink lets the second one use it.
-      const bridge = host.ensureLink(network.bridge, () => host.createBridge(network.bridge));
-      if (!host.addresses().some((a) => a.index === bridge.index && a.local === network.gateway && a.prefix === prefix)) {
-        addAddressOnce(host, bridge.index, network.gateway, prefix);
-      }
-      if (network.overlay) connectOverlay(host, network.overlay, bridge.index);
-      host.setUp(bridge.index);
       const netnsFd = fs.openSync(netnsPath, fs.constants.O_RDONLY);
       try {
         host.createVethPair(attachment.hostVeth, CONTAINER_INTERFACE, netnsFd);
@@ -102,7 +117,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       }
       if (network.mtu !== undefined) host.setMtu(attachment.hostVeth, network.mtu);
       host.setAlias(attachment.hostVeth, aliasOf(state.id));
-      host.setMaster(attachment.hostVeth, bridge.index);
+      host.setMaster(attachment.hostVeth, bridgeIndex);
       host.setUp(attachment.hostVeth);
     } finally {
       host.close();
@@ -120,10 +135,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       inside.close();
     }
 
-    deps.enableIpForwarding();
-    const firewall = deps.firewall();
-    firewall.applyNetwork({ name: network.name, bridge: network.bridge, subnet: network.subnet });
-    if (publish.length > 0) firewall.applyContainer(state.id, publish.map((spec) => ({ ...spec, containerIp: attachment.ip! })));
+    if (publish.length > 0) deps.firewall().applyContainer(state.id, publish.map((spec) => ({ ...spec, containerIp: attachment.ip! })));
     writeContainerFiles(state, deps, { hostname, ip: attachment.ip, extraHosts, dns: options.dns });
     return attachment;
   } catch (error) {
