@@ -32,6 +32,8 @@ export function releaseInit(ctx: RuntimeContext, dir: string, initPid: number): 
   const chunks: Buffer[] = [];
   try {
     if (initHolds(initPid, fifoPath) === false) {
+      // A dead init (a zombie shows no descriptors) holds nothing either: that container has stopped.
+      if ((sys.poll([pidfd], 0)[0]! & 0x1) !== 0) throw new RuntimeError('state', 'cannot start a container that has stopped');
       fs.rmSync(fifoPath, { force: true });
       throw new RuntimeError('state', 'cannot start an already running container (an earlier start released it)');
     }
