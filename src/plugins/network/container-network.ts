@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RuntimeError } from '../../errors';
-import { Errno, SyscallError } from '../../linux/errno';
 import type { RtNetlink } from '../../linux/netlink';
 import { NETWORK_FILES, networkFilesDir } from './attach';
 import type { Attachment, AttachmentStore } from './attachments';
@@ -94,7 +93,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       try {
         const bridge = host.ensureLink(network.bridge, () => host.createBridge(network.bridge));
         if (!host.addresses().some((a) => a.index === bridge.index && a.local === network.gateway && a.prefix === prefix)) {
-          addAddressOnce(host, bridge.index, network.gateway, prefix);
+          host.addAddress(bridge.index, network.gateway, prefix);
         }
         if (network.overlay) connectOverlay(host, network.overlay, bridge.index);
         host.setUp(bridge.index);
@@ -159,15 +158,6 @@ function connectOverlay(host: RtNetlink, overlay: OverlaySettings, bridgeIndex: 
   if (device.master !== bridgeIndex) host.setMaster(device.index, bridgeIndex);
   for (const peer of overlay.peers) host.appendFdb(device.index, peer);
   host.setUp(device.index);
-}
-
-/** The bridge's gateway address; one a concurrent setup added meanwhile (EEXIST) is fine. */
-function addAddressOnce(host: RtNetlink, index: number, address: string, prefix: number): void {
-  try {
-    host.addAddress(index, address, prefix);
-  } catch (error) {
-    if (!(error instanceof SyscallError && error.errno === Errno.EEXIST)) throw error;
-  }
 }
 
 /** Removes what setup made for `id`: its veth pair, firewall rules, address and record. Nothing to remove is fine. */
