@@ -10,6 +10,8 @@ import type { CgroupLayout, CgroupManager, CgroupState, CgroupWrite } from '../c
 import { parseCgroupFile } from '../linux/proc-parsers';
 import type { Spec } from '../spec/types';
 import type { StoredState } from './state-store';
+import type { RuntimeContext } from './context';
+import { removeEmptyParents, type ParentRegistryDeps } from './cgroup-parents';
 
 /** The host's cgroup layout, read from /proc/self/mountinfo. */
 export function hostCgroupLayout(): CgroupLayout {
@@ -132,4 +134,19 @@ function attachDeviceFilter(cgroupDir: string, rules: unknown[]): void {
 export function cgroupManagerOf(state: StoredState): CgroupManager | undefined {
   const cgroup = state.cgroup as CgroupState | undefined;
   return cgroup ? FsCgroupManager.fromState(cgroup) : undefined;
+}
+
+/** The registry of made parent cgroups under this --root (./cgroup-parents.ts). */
+export function parentRegistry(ctx: RuntimeContext): ParentRegistryDeps {
+  return { root: ctx.store.root, withLock: (fn) => ctx.store.withSharedLock('cgroup-parents', fn) };
+}
+
+/**
+ * Kills what is left in a container's cgroups (SIGKILL) and removes them, then the parents tsrun made that nobody
+ * uses any more (also those another container made). Nothing to do without cgroups.
+ */
+export function destroyContainerCgroups(ctx: RuntimeContext, cgroups: CgroupManager | undefined): void {
+  if (!cgroups) return;
+  cgroups.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
+  for (const problem of removeEmptyParents(parentRegistry(ctx), cgroups.state)) ctx.warn(problem);
 }

@@ -6,7 +6,8 @@ import { OpenFlags, SIGKILL } from '../linux/constants';
 import { connectUnix, recvFd, socketPair } from '../linux/unix-socket';
 import { parseCgroupFile, parseMountInfo, parseProcStat, type CgroupEntry } from '../linux/proc-parsers';
 import type { CgroupManager } from '../cgroups/types';
-import { createContainerCgroups, hostCgroupLayout } from './cgroups';
+import { createContainerCgroups, destroyContainerCgroups, hostCgroupLayout, parentRegistry } from './cgroups';
+import { recordMadeParents } from './cgroup-parents';
 import { planCgroupMount } from '../spec/cgroup-mount-plan';
 import { checkUnprivilegedMaps, denySetgroups, formatTimeOffsets, hostIdOf, writeIdMaps } from '../ns/id-maps';
 import { openNamespaceFiles } from '../ns/namespaces';
@@ -236,6 +237,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
     let state: StoredState | undefined;
     try {
       cgroups = setUpCgroups(ctx, spec, options.id);
+      if (cgroups) recordMadeParents(parentRegistry(ctx), cgroups.state);
       pauseAt(ctx.testPause, 'create-cgroups');
       // `type: cgroup` mounts show the container's own cgroup (tsrun's own where it runs without cgroups).
       plan = withCgroupMountActions(plan, cgroups && cgroupEntriesOf(cgroups));
@@ -353,7 +355,7 @@ export function createContainer(ctx: RuntimeContext, options: CreateOptions): Cr
         }
       }
       try {
-        cgroups?.destroy((pid) => sys.signalIfAlive(pid, SIGKILL));
+        destroyContainerCgroups(ctx, cgroups);
       } catch (cleanupError) {
         ctx.warn(`create failed and its cgroups could not be removed: ${(cleanupError as Error).message}`);
       }

@@ -1,7 +1,7 @@
 import { FsCgroupManager } from '../cgroups/fs-manager';
 import { RuntimeError } from '../errors';
 import { SIGKILL } from '../linux/constants';
-import { cgroupManagerOf } from './cgroups';
+import { cgroupManagerOf, destroyContainerCgroups } from './cgroups';
 import type { RuntimeContext } from './context';
 import { inspectContainer } from './inspect';
 import { runPoststop } from './lifecycle-hooks';
@@ -55,7 +55,7 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
       // with the cgroups that create recorded before it had a state.json (killing whatever is in them).
       if (options.force && store.exists(options.id)) {
         const cgroup = store.readCreating(options.id)?.cgroup;
-        if (cgroup) FsCgroupManager.fromState(cgroup).destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
+        if (cgroup) destroyContainerCgroups(ctx, FsCgroupManager.fromState(cgroup));
         store.remove(options.id);
         return;
       }
@@ -72,7 +72,7 @@ export function deleteContainer(ctx: RuntimeContext, options: DeleteOptions): vo
     if (view.status !== 'stopped') killAndWait(ctx, view.state.initPid);
     pauseAt(ctx.testPause, 'delete-killed');
     // Whatever else is left in the cgroup is killed, then only the directories tsrun made are removed.
-    cgroups?.destroy((pid) => ctx.sys.signalIfAlive(pid, SIGKILL));
+    destroyContainerCgroups(ctx, cgroups);
     pauseAt(ctx.testPause, 'delete-cgroups-removed');
     store.remove(options.id);
     // runtime-spec: poststop runs after the container is deleted, before delete returns.

@@ -1,5 +1,5 @@
 import { exitCodeOf } from '../ns/spawn-init';
-import { cgroupManagerOf } from './cgroups';
+import { cgroupManagerOf, destroyContainerCgroups } from './cgroups';
 import type { RuntimeContext } from './context';
 import { createContainer, type CreateOptions } from './create';
 import { killAndWait } from './delete';
@@ -24,7 +24,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
   } catch (error) {
     killAndWait(ctx, created.initPid);
     reapIfDone(ctx.sys, created.initPid);
-    cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
+    destroyContainerCgroups(ctx, cgroupManagerOf(created.state));
     ctx.store.remove(options.id);
     runPoststop(ctx, created.state);
     throw error;
@@ -37,7 +37,7 @@ export async function runContainer(ctx: RuntimeContext, options: RunOptions): Pr
   const status = await waitForChild(ctx.sys, created.initPid);
   await relay?.finish();
   ctx.store.withLock(options.id, () => {
-    cgroupManagerOf(created.state)?.destroy((pid) => ctx.sys.signalIfAlive(pid, 9));
+    destroyContainerCgroups(ctx, cgroupManagerOf(created.state));
     ctx.store.remove(options.id);
     runPoststop(ctx, created.state);
   });

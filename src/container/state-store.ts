@@ -375,7 +375,8 @@ export class StateStore {
     }
     const result: ListEntry[] = [];
     for (const entry of entries) {
-      if (entry.name === LOCK_DIR_NAME || !entry.isDirectory()) continue;
+      // `@` is no id's: the lock files and other shared records (@locks, @cgroup-parents).
+      if (entry.name.startsWith('@') || !entry.isDirectory()) continue;
       const id = entry.name;
       if (!isValidContainerId(id)) {
         result.push({ id, error: `${Phrases.invalidId}: ${describeValue(id)}` });
@@ -449,7 +450,19 @@ export class StateStore {
    * that could deadlock. `fn` must be synchronous: the lock is released when it returns.
    */
   withLock<T>(id: string, fn: () => T): T {
-    const file = this.lockPath(id);
+    return this.#withLockFile(this.lockPath(id), fn);
+  }
+
+  /**
+   * Runs `fn` holding the lock `<root>/@locks/<name>.lock`, for what all containers under this root share (names
+   * never collide with the stripes, which are two hex digits). Taken inside a container's lock, never around one.
+   */
+  withSharedLock<T>(name: string, fn: () => T): T {
+    if (!/^[a-z][a-z-]+$/.test(name)) throw new RuntimeError('internal', `StateStore.withSharedLock: bad lock name ${JSON.stringify(name)}`);
+    return this.#withLockFile(path.join(this.#root, LOCK_DIR_NAME, `${name}.lock`), fn);
+  }
+
+  #withLockFile<T>(file: string, fn: () => T): T {
     const depth = this.#held.get(file);
     if (depth !== undefined) {
       this.#held.set(file, depth + 1);

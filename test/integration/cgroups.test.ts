@@ -15,6 +15,23 @@ function ownCgroupDir(controller: string): string | undefined {
   return path.join(mount[4]!, path.relative(mount[3]!, cgroupPath));
 }
 
+/** This process's cgroup directory in every hierarchy mounted (v1 ones, named ones such as systemd, cgroup2). */
+function allOwnCgroupDirs(): string[] {
+  const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+  const dirs: string[] = [];
+  for (const fields of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '))) {
+    const dash = fields.indexOf('-');
+    const type = fields[dash + 1];
+    if (type !== 'cgroup' && type !== 'cgroup2') continue;
+    const options = (fields[dash + 3] ?? '').split(',');
+    const line = type === 'cgroup2'
+      ? own.find((f) => f[0] === '0' && f[1] === '')
+      : own.find((f) => f[1] !== '' && f[1]!.split(',').every((c) => options.includes(c)));
+    if (line) dirs.push(path.join(fields[4]!, path.relative(fields[3]!, line[2]!)));
+  }
+  return dirs;
+}
+
 const memoryDir = ownCgroupDir('memory');
 const skipReason = integrationSkipReason ?? (rootlessRun ? 'rootless tsrun does not manage cgroups' : memoryDir === undefined ? 'needs a cgroup v1 memory hierarchy' : undefined);
 
@@ -29,8 +46,7 @@ describe.skipIf(skipReason !== undefined)(`cgroups${skipReason ? ` (skipped: ${s
   afterEach(() => {
     sb.cleanup();
     // Nothing tsrun made may survive a test, passing or failing.
-    const left = ['memory', 'pids', 'cpu', 'freezer', 'devices'].map(ownCgroupDir).filter((d): d is string => d !== undefined)
-      .map((d) => path.join(d, cgroupName)).filter((d) => fs.existsSync(d));
+    const left = allOwnCgroupDirs().map((d) => path.join(d, cgroupName)).filter((d) => fs.existsSync(d));
     for (const dir of left) fs.rmdirSync(dir);
     expect(left).toEqual([]);
   });
@@ -126,6 +142,25 @@ describe.skipIf(skipReason !== undefined)(`cgroups${skipReason ? ` (skipped: ${s
     expect(event).toMatchObject({ type: 'stats', id });
     expect(event.data.memory.usage.usage).toBeGreaterThan(0);
     expect(event.data.pids).toEqual({ current: 1, limit: 50 });
+  });
+
+  it('a parent cgroup tsrun made for two containers goes with the last of them, whichever made it', () => {
+    const parents = allOwnCgroupDirs().map((d) => path.join(d, cgroupName));
+    const ids = ['maker', 'joiner'].map((leaf) => {
+      const id = sb.newId(leaf);
+      const c = config(['sleep', '1000']);
+      c.linux.cgroupsPath = `${cgroupName}/${leaf}`;
+      const r = sb.tsrun(['run', '-d', '-b', sb.bundle(c), id]);
+      expect(r.stderr).toBe('');
+      return id;
+    });
+    // The first container made the parent: deleting it first leaves the parent to the second.
+    expect(sb.tsrun(['delete', '--force', ids[0]!]).status).toBe(0);
+    expect(parents.filter((d) => fs.existsSync(d))).toEqual(parents);
+    const last = sb.tsrun(['delete', '--force', ids[1]!]);
+    expect(last.stderr).toBe('');
+    expect(parents.filter((d) => fs.existsSync(d))).toEqual([]);
+    expect(fs.readdirSync(sb.root).filter((n) => n !== '@locks')).toEqual([]);
   });
 
   it('a limit the kernel refuses fails create naming the file and value, and leaves no cgroup', () => {
