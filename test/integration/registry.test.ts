@@ -131,6 +131,21 @@ function errorOf(promise: Promise<unknown>): Promise<RuntimeError> {
   });
 }
 
+/** A registry started in `dir` and the test image as an OCI layout there, opened: what each suite pushes and pulls. */
+async function serveTestImage(dir: string, auth?: Record<string, unknown>): Promise<{ registry: RunningRegistry; host: string; layout: string; built: BuiltImage; source: ImageSource }> {
+  const registry = startRegistry(dir, auth);
+  try {
+    const host = await registry.ready;
+    const layout = path.join(dir, 'layout');
+    const built = await writeOciLayout(layout, testImage());
+    const source = await openImageSource(layout, { tmpParent: dir, validators: imageDocumentValidators, platform });
+    return { registry, host, layout, built, source };
+  } catch (error) {
+    await registry.stop(); // the suite's afterAll never learns of it
+    throw error;
+  }
+}
+
 const blobFile = (layout: string, digest: string): string => path.join(layout, 'blobs', ...digest.split(':'));
 
 describe.skipIf(registrySkip !== undefined)(`registry client against docker-registry${registrySkip ? ` (skipped: ${registrySkip})` : ''}`, () => {
@@ -148,11 +163,7 @@ describe.skipIf(registrySkip !== undefined)(`registry client against docker-regi
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-registry-'));
-    registry = startRegistry(dir);
-    host = await registry.ready;
-    layout = path.join(dir, 'layout');
-    built = await writeOciLayout(layout, testImage());
-    source = await openImageSource(layout, { tmpParent: dir, validators: imageDocumentValidators, platform });
+    ({ registry, host, layout, built, source } = await serveTestImage(dir));
   });
 
   afterAll(async () => {
@@ -406,11 +417,7 @@ describe.skipIf(opensslSkip !== undefined)(`registry client with token auth${ope
       '-days', '2', '-subj', `/CN=${ISSUER}`], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
     tokens = await startTokenServer(fs.readFileSync(keyFile, 'utf8'), fs.readFileSync(certFile, 'utf8'));
-    registry = startRegistry(dir, { token: { realm: tokens.realm, service: SERVICE, issuer: ISSUER, rootcertbundle: certFile } });
-    host = await registry.ready;
-    layout = path.join(dir, 'layout');
-    built = await writeOciLayout(layout, testImage());
-    source = await openImageSource(layout, { tmpParent: dir, validators: imageDocumentValidators, platform });
+    ({ registry, host, layout, built, source } = await serveTestImage(dir, { token: { realm: tokens.realm, service: SERVICE, issuer: ISSUER, rootcertbundle: certFile } }));
   });
 
   afterAll(async () => {
