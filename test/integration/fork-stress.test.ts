@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { bundleNodeScript } from '../helpers/run-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { integrationSkipReason, REPO, Sandbox } from '../helpers/tsrun';
 
@@ -20,18 +20,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`fork technique under alloc
 
   it(`${CYCLES} create/start/delete cycles in one allocating process: no crash, no hang`, async () => {
     const script = path.join(sb.dir, 'fork-stress.mjs');
-    await build({
-      entryPoints: [path.join(REPO, 'test', 'stress', 'fork-stress.ts')],
-      outfile: script,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      external: ['koffi'],
-      nodePaths: [path.join(REPO, 'node_modules')],
-      logLevel: 'error',
-    });
-    // Resolve koffi from the repo's node_modules although the script lives in a temp dir.
-    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(sb.dir, 'node_modules'));
+    await bundleNodeScript(script, { entry: path.join(REPO, 'test', 'stress', 'fork-stress.ts') });
     const bundle = sb.bundle(sb.config(['true']));
     const r = spawnSync(NODE, [...V8_FLAGS, script, path.join(sb.dir, 'state'), bundle, String(CYCLES)], {
       encoding: 'utf8',

@@ -3,12 +3,11 @@
 // refs, resolution, rm and prune, all-or-nothing imports, and concurrent imports from one process and from two.
 // Needs root (layers chown to other users, whiteouts are device nodes, opaque markers trusted.* xattrs), so it
 // skips in the rootless pass and for other users.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError } from '../../src/errors';
 import { getxattrAt } from '../../src/linux/fs-at';
@@ -17,8 +16,9 @@ import { ImageStore, type ImageStoreOptions } from '../../src/plugins/image/imag
 import { hostPlatform } from '../../src/plugins/image/oci-layout';
 import { openImageSource } from '../../src/plugins/image/open-image-source';
 import { imageDocumentValidators } from '../../src/spec/image-validate';
+import { bundleNodeScript, runNode } from '../helpers/run-node';
 import { sha256, writeDockerArchive, writeOciLayout, type BuiltImage, type LayerSpec, type TestImage } from '../helpers/image-build';
-import { needsPrivilege, REPO } from '../helpers/tsrun';
+import { needsPrivilege } from '../helpers/tsrun';
 
 const [skipRootless, rootlessNote] = needsPrivilege('the image store writes layers of other users, device nodes and trusted.* xattrs: root only');
 const notRoot = process.getuid?.() !== 0;
@@ -403,44 +403,22 @@ describe.skipIf(skipRootless || notRoot)(`image store${rootlessNote}${notRoot ? 
   it('concurrent imports of one image from two processes: the flock serialises them, one consistent record', async () => {
     const { dir: layoutDir, built } = await layout({ layers: [base, upper('1'), upper('2'), upper('3')] });
     const script = path.join(dir, 'store-import.mjs');
-    await build({
-      stdin: {
-        contents: [
-          "import { ImageStore } from './src/plugins/image/image-store';",
-          "import { hostPlatform } from './src/plugins/image/oci-layout';",
-          "import { openImageSource } from './src/plugins/image/open-image-source';",
-          "import { imageDocumentValidators } from './src/spec/image-validate';",
-          'const [storeDir, layoutDir, tmp] = process.argv.slice(2);',
-          'const source = await openImageSource(layoutDir, { tmpParent: tmp, validators: imageDocumentValidators, platform: hostPlatform() });',
-          "const result = await new ImageStore(storeDir).importImage(source, ['example/p']);",
-          'source.close();',
-          'console.log(JSON.stringify({ unpacked: result.layersUnpacked, reused: result.layersReused }));',
-        ].join('\n'),
-        resolveDir: REPO,
-        loader: 'ts',
-        sourcefile: 'store-import.ts',
-      },
-      outfile: script,
-      // tar-stream's dependencies require() Node's builtins, which an ES module bundle has to be given.
-      banner: { js: "import { createRequire as bannerRequire } from 'node:module'; const require = bannerRequire(import.meta.url);" },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      external: ['koffi'],
-      nodePaths: [path.join(REPO, 'node_modules')],
-      logLevel: 'error',
+    await bundleNodeScript(script, {
+      source: [
+        "import { ImageStore } from './src/plugins/image/image-store';",
+        "import { hostPlatform } from './src/plugins/image/oci-layout';",
+        "import { openImageSource } from './src/plugins/image/open-image-source';",
+        "import { imageDocumentValidators } from './src/spec/image-validate';",
+        'const [storeDir, layoutDir, tmp] = process.argv.slice(2);',
+        'const source = await openImageSource(layoutDir, { tmpParent: tmp, validators: imageDocumentValidators, platform: hostPlatform() });',
+        "const result = await new ImageStore(storeDir).importImage(source, ['example/p']);",
+        'source.close();',
+        'console.log(JSON.stringify({ unpacked: result.layersUnpacked, reused: result.layersReused }));',
+      ].join('\n'),
     });
-    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-    const run = (): Promise<{ status: number | null; stdout: string; stderr: string }> => new Promise((resolve) => {
-      const child = spawn(process.execPath, [script, storeDir, layoutDir, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+    const run = () => runNode(script, [storeDir, layoutDir, dir]);
     const runs = await Promise.all([run(), run(), run()]);
-    for (const r of runs) expect([r.status, r.stderr]).toEqual([0, '']);
+    for (const r of runs) expect([r.code, r.stderr]).toEqual([0, '']);
     const results = runs.map((r) => JSON.parse(r.stdout) as { unpacked: number; reused: number });
     expect(results.map((r) => r.unpacked).sort()).toEqual([0, 0, 4]);
     expect(results.map((r) => r.reused).sort()).toEqual([0, 4, 4]);
