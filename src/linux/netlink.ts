@@ -32,7 +32,6 @@ const SOCKADDR_NL_SIZE = 12;
 const EINTR = 4;
 const EAGAIN = 11;
 const ENODEV = 19;
-const EEXIST = 17;
 
 /** Big enough for any dump datagram (the kernel caps those at 32 KiB); a larger single reply grows it. */
 const RECEIVE_BUFFER_SIZE = 64 * 1024;
@@ -203,18 +202,6 @@ export class RtNetlink {
   createBridge(name: string): Link {
     this.transact((seq) => nl.newBridge(seq, name), 'create bridge', name);
     return this.link(name);
-  }
-
-  /** The link `name`, made by `create` when missing; one another process made meanwhile (EEXIST) counts as found. */
-  ensureLink(name: string, create: () => Link): Link {
-    const found = this.linkByName(name);
-    if (found) return found;
-    try {
-      return create();
-    } catch (error) {
-      if (error instanceof NetlinkError && error.errno === EEXIST) return this.link(name);
-      throw error;
-    }
   }
 
   /** A new VXLAN device (down), its peers added with appendFdb. */

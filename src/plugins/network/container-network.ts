@@ -91,7 +91,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
       const host = deps.hostNetlink();
       let index: number;
       try {
-        const bridge = host.ensureLink(network.bridge, () => host.createBridge(network.bridge));
+        const bridge = host.linkByName(network.bridge) ?? host.createBridge(network.bridge);
         if (!host.addresses().some((a) => a.index === bridge.index && a.local === network.gateway && a.prefix === prefix)) {
           host.addAddress(bridge.index, network.gateway, prefix);
         }
@@ -154,7 +154,7 @@ export function setupContainerNetwork(deps: NetworkDeps, state: HookState, optio
  */
 function connectOverlay(host: RtNetlink, overlay: OverlaySettings, bridgeIndex: number): void {
   const name = vxlanDeviceName(overlay.vni);
-  const device = host.ensureLink(name, () => host.createVxlan(name, { vni: overlay.vni, port: overlay.port, local: overlay.local }));
+  const device = host.linkByName(name) ?? host.createVxlan(name, { vni: overlay.vni, port: overlay.port, local: overlay.local });
   if (device.master !== bridgeIndex) host.setMaster(device.index, bridgeIndex);
   for (const peer of overlay.peers) host.appendFdb(device.index, peer);
   host.setUp(device.index);
