@@ -6,6 +6,7 @@ import { GLOBAL_OPTIONS } from './global-options';
 import { makeLogger, type GlobalArgs } from './globals';
 import { Logger } from './logger';
 import { printErr, printOut } from './output';
+import { checkPathPositionals } from './verb';
 import { VERB_GROUPS, VERBS_BY_NAME } from './verbs';
 import { versionText } from './version';
 
@@ -37,7 +38,9 @@ async function main(argv: string[]): Promise<void> {
   try {
     cli.globals = fast.globals as GlobalArgs;
     cli.logger = makeLogger(cli.globals);
-    await VERBS_BY_NAME.get(fast.verb)!.handler(cli, fast.args as never);
+    const verb = VERBS_BY_NAME.get(fast.verb)!;
+    checkPathPositionals(verb, fast.args);
+    await verb.handler(cli, fast.args as never);
   } catch (error) {
     fail(cli, error);
   }

@@ -24,6 +24,11 @@ export interface PositionalSpec {
   default?: string;
   /** The last positional may take the rest of the line (`exec ID [command..]`), also what follows `--`. */
   variadic?: boolean;
+  /**
+   * A path. An empty one is refused: open("") fails with ENOENT, but path.resolve("") is the working directory, so
+   * a handler would otherwise act on whatever directory tsrun was started in.
+   */
+  path?: boolean;
   describe?: string;
 }
 
@@ -59,6 +64,13 @@ export function yargsOptions(flags: Readonly<Record<string, FlagSpec>>): Record<
   }));
 }
 
+/** Refuses an empty value for a positional that is a path (both parsers call this before the handler). */
+export function checkPathPositionals(verb: Pick<Verb<unknown>, 'positionals'>, args: Readonly<Record<string, unknown>>): void {
+  for (const p of verb.positionals) {
+    if (p.path && args[p.name] === '') throw new RuntimeError('usage', `${p.name.toUpperCase()} "": expected a path, got an empty string`);
+  }
+}
+
 /** The same verb as a yargs command. */
 export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<object, A> {
   const words = verb.name.split(' ');
@@ -86,6 +98,7 @@ export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<
       if (variadic) raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...rest].map(String);
       // yargs' strict mode does not look behind `--`: `list -- x` ignored the x (runc refuses extra arguments).
       else if (rest.length > 0) throw new RuntimeError('usage', `Unknown argument${rest.length > 1 ? 's' : ''}: ${rest.map(String).join(', ')}`);
+      checkPathPositionals(verb, raw);
       return verb.handler(cli, args as unknown as A);
     },
   };

@@ -29,7 +29,7 @@ const shortId = (configDigest: string): string => configDigest.slice(configDiges
 export const imageUnpackVerb: Verb<{ source: string; bundle: string; ref?: string; overlay: boolean; umountOnStop: boolean; stateDir: string }> = {
   name: 'image unpack',
   describe: 'make a bundle (rootfs + config.json) from an image layout, a docker save archive or (--overlay) a stored image',
-  positionals: [{ name: 'source' }, { name: 'bundle' }],
+  positionals: [{ name: 'source' }, { name: 'bundle', path: true }],
   options: {
     ...STATE_DIR,
     ref: { type: 'string', describe: 'which image of the source: its ref name, a RepoTag or a manifest digest' },
@@ -48,7 +48,7 @@ export const imageUnpackVerb: Verb<{ source: string; bundle: string; ref?: strin
 export const imageUmountVerb: Verb<{ bundle: string; stateDir: string }> = {
   name: 'image umount',
   describe: 'unmount the overlay rootfs of a bundle made by unpack --overlay',
-  positionals: [{ name: 'bundle' }],
+  positionals: [{ name: 'bundle', path: true }],
   options: { ...STATE_DIR },
   async handler(_cli, args) {
     imagePlugin().imageUmount(args.stateDir, args.bundle);
@@ -58,7 +58,7 @@ export const imageUmountVerb: Verb<{ bundle: string; stateDir: string }> = {
 export const imageLoadVerb: Verb<{ archive: string; ref: string[]; stateDir: string }> = {
   name: 'image load',
   describe: 'import an OCI layout or docker save archive into the store (each layer unpacked once)',
-  positionals: [{ name: 'archive' }],
+  positionals: [{ name: 'archive', path: true }],
   options: {
     ...STATE_DIR,
     ref: { type: 'string', array: true, default: [], describe: 'name the image (default: its name in the archive)' },
@@ -159,7 +159,7 @@ export const imagePushVerb: Verb<{ name: string; destination: string; stateDir: 
 export const imageExportVerb: Verb<{ id: string; file: string }> = {
   name: 'image export',
   describe: 'write a container\'s rootfs as a tar (FILE, or - for stdout)',
-  positionals: [{ name: 'id' }, { name: 'file' }],
+  positionals: [{ name: 'id' }, { name: 'file', path: true }],
   options: {},
   async handler(cli, args) {
     const { inspectContainer } = await import('../../container/inspect');
@@ -171,7 +171,7 @@ export const imageExportVerb: Verb<{ id: string; file: string }> = {
 export const imageImportVerb: Verb<{ file: string; ref: string; stateDir: string }> = {
   name: 'image import',
   describe: 'make a one-layer image in the store from a tar of a rootfs',
-  positionals: [{ name: 'file' }, { name: 'ref' }],
+  positionals: [{ name: 'file', path: true }, { name: 'ref' }],
   options: { ...STATE_DIR },
   async handler(_cli, args) {
     const result = await imagePlugin().imageImport(args.stateDir, args.file, args.ref);
@@ -182,7 +182,7 @@ export const imageImportVerb: Verb<{ file: string; ref: string; stateDir: string
 export const imageSaveVerb: Verb<{ name: string; file: string; stateDir: string }> = {
   name: 'image save',
   describe: 'write a stored image as an OCI image layout tar (docker load reads it too)',
-  positionals: [{ name: 'name' }, { name: 'file' }],
+  positionals: [{ name: 'name' }, { name: 'file', path: true }],
   options: { ...STATE_DIR },
   async handler(_cli, args) {
     await imagePlugin().imageSave(args.stateDir, args.name, args.file);

@@ -207,7 +207,7 @@ export const networkTeardownVerb: Verb<{ id?: string; stateDir: string }> = {
 export const networkAttachVerb: Verb<ConnectArgs & { bundle: string }> = {
   name: 'network attach',
   describe: 'wire a bundle\'s config.json to a network: namespace, hooks and /etc files',
-  positionals: [{ name: 'bundle' }],
+  positionals: [{ name: 'bundle', path: true }],
   options: { ...STATE_DIR, ...CONNECT_OPTIONS },
   async handler(cli, args) {
     const [{ attachToConfig, networkFilesDir, NETWORK_FILES }, { parseNetworkMode }, { tsrunLauncher }, { parsePublish }, { parseAddHost }] = await Promise.all([

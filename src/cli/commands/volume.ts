@@ -113,7 +113,7 @@ function tsrunLauncher(): string {
 export const volumeAttachVerb: Verb<{ bundle: string; volumes: string[]; mount: string[]; stateDir: string }> = {
   name: 'volume attach',
   describe: 'mount volumes, host paths or tmpfs into a bundle: NAME:DEST[:ro], /HOST:DEST[:ro], --mount type=…',
-  positionals: [{ name: 'bundle' }, { name: 'volumes', variadic: true }],
+  positionals: [{ name: 'bundle', path: true }, { name: 'volumes', variadic: true }],
   options: {
     ...STATE_DIR,
     mount: { type: 'string', array: true, default: [], describe: 'type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,bind-create-src][,tmpfs-size=…]' },
@@ -162,7 +162,7 @@ export const volumeAttachVerb: Verb<{ bundle: string; volumes: string[]; mount: 
 export const volumePopulateVerb: Verb<{ name: string; target: string; stateDir: string }> = {
   name: 'volume populate',
   describe: 'fill a volume never used before from the image (OCI state on stdin): the createRuntime hook attach installs',
-  positionals: [{ name: 'name' }, { name: 'target' }],
+  positionals: [{ name: 'name' }, { name: 'target', path: true }],
   options: { ...STATE_DIR },
   async handler(cli, args) {
     const [{ parseHookState }, { bundleRootfs, populateVolume }, { copyTree }] = await Promise.all([

@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { CliContext } from '../../../src/cli/cli-context';
 import { Logger } from '../../../src/cli/logger';
 import { MAX_MESSAGE, oneLine } from '../../../src/cli/output';
-import type { Verb } from '../../../src/cli/verb';
-import { VERBS } from '../../../src/cli/verbs';
+import { parseFast } from '../../../src/cli/fast-path';
+import { GLOBAL_OPTIONS } from '../../../src/cli/global-options';
+import { checkPathPositionals, type Verb } from '../../../src/cli/verb';
+import { VERBS, VERBS_BY_NAME } from '../../../src/cli/verbs';
 import { yargsParser } from '../../../src/cli/yargs-cli';
 import { ConfigError } from '../../../src/errors';
 import { MAX_NESTING, parseJsonLossless } from '../../../src/spec/json';
@@ -116,5 +118,36 @@ describe('yargs: repeated and malformed flags', () => {
     expect((await refusal(['create', '--preserve-fds', value, 'id'])).message).toBe(`--preserve-fds ${JSON.stringify(value)}: must be an integer`);
     expect((await refusal(['create', '--preserve-fds', value, '--preserve-fds', '1', 'id'])).message).toBe(`--preserve-fds ${JSON.stringify(value)}: must be an integer`);
     expect((await refusal(['exec', '-g', '1', '-g', value, 'id', '--', 'true'])).message).toBe(`--additional-gids ${JSON.stringify(value)}: must be an integer`);
+  });
+});
+
+describe('an empty path argument is refused, not taken for the working directory', () => {
+  const cases: [string, string[], string][] = [
+    ['network attach', ['network', 'attach', '--network', 'none', ''], 'BUNDLE'],
+    ['volume attach', ['volume', 'attach', '', 'v:/data'], 'BUNDLE'],
+    ['volume populate', ['volume', 'populate', 'v', ''], 'TARGET'],
+    ['image unpack', ['image', 'unpack', 'layout', ''], 'BUNDLE'],
+    ['image umount', ['image', 'umount', ''], 'BUNDLE'],
+    ['image load', ['image', 'load', ''], 'ARCHIVE'],
+    ['image import', ['image', 'import', '', 'r:1'], 'FILE'],
+    ['image save', ['image', 'save', 'r:1', ''], 'FILE'],
+    ['image export', ['image', 'export', 'id', ''], 'FILE'],
+  ];
+
+  it.each(cases)('%s, through yargs and through the fast path', async (_name, line, name) => {
+    const expected = `${name} "": expected a path, got an empty string`;
+    let reached = false;
+    const capturing = VERBS.map((verb) => ({ ...verb, handler: () => { reached = true; } }) as Verb<never>);
+    const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), line, capturing).parseAsync();
+    await expect(parse()).rejects.toThrow(expected);
+    const fast = parseFast(line, GLOBAL_OPTIONS, VERBS_BY_NAME);
+    if (fast) expect(() => checkPathPositionals(VERBS_BY_NAME.get(fast.verb)!, fast.args)).toThrow(expected);
+    expect(reached).toBe(false);
+  });
+
+  it('a path given as . is accepted', () => {
+    const fast = parseFast(['network', 'attach', '.'], GLOBAL_OPTIONS, VERBS_BY_NAME);
+    expect(fast).toBeDefined();
+    expect(() => checkPathPositionals(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).not.toThrow();
   });
 });
