@@ -35,8 +35,13 @@ const MAX_LINE = 4096;
 
 console.log(`fuzz-config: TSRUN_FUZZ_SEED=${SEED} (${CASES} config cases, ${CLI_CASES} command-line cases${rootlessRun ? ', rootless' : ''})`);
 
+/**
+ * How to run a case again. Cases share the sandbox (an earlier `spec` leaves a config.json in the working directory),
+ * so a case may pass alone and fail after the others: the second line replays the whole seed.
+ */
 function replay(kind: string, index: number): string {
-  return `TSRUN_FUZZ_SEED=${SEED} TSRUN_FUZZ_ONLY=${kind}:${index}${rootlessRun ? ' TSRUN_TEST_ROOTLESS=1' : ''} npx vitest run --project integration test/integration/fuzz-config.test.ts`;
+  const command = `${rootlessRun ? ' TSRUN_TEST_ROOTLESS=1' : ''} npx vitest run --project integration test/integration/fuzz-config.test.ts`;
+  return `TSRUN_FUZZ_SEED=${SEED} TSRUN_FUZZ_ONLY=${kind}:${index}${command}\nif it passes alone: TSRUN_FUZZ_SEED=${SEED}${command}`;
 }
 
 /** The case numbers of a kind to run: all of them, or the one TSRUN_FUZZ_ONLY names (whatever TSRUN_FUZZ_CASES says). */
@@ -552,7 +557,7 @@ describe.skipIf(integrationSkipReason !== undefined)(`fuzzing config.json and th
         const isolate = ['network', 'image', 'volume'].includes(template.verb[0]!);
         const r = withMark(mark, () => runRaw(sb, fuzzed.argv, { cwd: scratch, isolate, timeoutMs: 20_000 }));
         count(`cli ${r.status === 0 ? 'succeeded' : 'refused'}`);
-        const shown = fuzzed.argv.map((a) => (a.length > 60 ? `${a.subarray(0, 40).toString()}…(${a.length} bytes)` : a.toString())).join(' ');
+        const shown = fuzzed.argv.map((a) => (a.length > 60 ? `${a.subarray(0, 40).toString()}…(${a.length} bytes)` : a.length === 0 ? "''" : a.toString())).join(' ');
         const context = `seed ${SEED} case cli:${index}: tsrun ${shown}\nmutations: ${fuzzed.mutations.join('; ')}\nreplay: ${replay('cli', index)}`;
         const problems = stderrProblems(r, { mayExitFromContainer: template.verb[0] === 'exec' || template.verb[0] === 'run' });
         if (fuzzed.invalid && r.status === 0) problems.push('invalid input, but exit 0');
