@@ -6,7 +6,7 @@ import { GLOBAL_OPTIONS } from './global-options';
 import { makeLogger, type GlobalArgs } from './globals';
 import { Logger } from './logger';
 import { printErr, printOut } from './output';
-import { checkPathPositionals } from './verb';
+import { checkPathArguments } from './verb';
 import { VERB_GROUPS, VERBS_BY_NAME } from './verbs';
 import { versionText } from './version';
 
@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
     cli.globals = fast.globals as GlobalArgs;
     cli.logger = makeLogger(cli.globals);
     const verb = VERBS_BY_NAME.get(fast.verb)!;
-    checkPathPositionals(verb, fast.args);
+    checkPathArguments(verb, fast.args);
     await verb.handler(cli, fast.args as never);
   } catch (error) {
     fail(cli, error);

@@ -16,6 +16,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   describe?: string;
   hidden?: boolean;
+  /** A path (type string): an empty value is refused, as for PositionalSpec.path. */
+  path?: boolean;
 }
 
 export interface PositionalSpec {
@@ -52,7 +54,9 @@ export interface Verb<A = ParsedArgs> {
  */
 export function yargsOptions(flags: Readonly<Record<string, FlagSpec>>): Record<string, Options> {
   const last = (value: unknown) => (Array.isArray(value) ? value[value.length - 1] : value);
-  return Object.fromEntries(Object.entries(flags).map(([name, spec]) => {
+  return Object.fromEntries(Object.entries(flags).map(([name, flag]) => {
+    // `path` is tsrun's (checkPathArguments), not a yargs option.
+    const { path: _path, ...spec } = flag;
     if (spec.type !== 'number') return [name, spec.array ? (spec as Options) : { ...(spec as Options), coerce: last }];
     const integer = (value: unknown): unknown => {
       if (typeof value === 'string' && !/^-?\d+$/.test(value)) throw new RuntimeError('usage', `--${name} ${JSON.stringify(value)}: must be an integer`);
@@ -64,10 +68,14 @@ export function yargsOptions(flags: Readonly<Record<string, FlagSpec>>): Record<
   }));
 }
 
-/** Refuses an empty value for a positional that is a path (both parsers call this before the handler). */
-export function checkPathPositionals(verb: Pick<Verb<unknown>, 'positionals'>, args: Readonly<Record<string, unknown>>): void {
+/** Refuses an empty value for a positional or flag that is a path (both parsers call this before the handler). */
+export function checkPathArguments(verb: Pick<Verb<unknown>, 'positionals' | 'options'>, args: Readonly<Record<string, unknown>>): void {
   for (const p of verb.positionals) {
     if (p.path && args[p.name] === '') throw new RuntimeError('usage', `${p.name.toUpperCase()} "": expected a path, got an empty string`);
+  }
+  for (const [name, spec] of Object.entries(verb.options)) {
+    const key = name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    if (spec.path && args[key] === '') throw new RuntimeError('usage', `--${name} "": expected a path, got an empty string`);
   }
 }
 
@@ -98,7 +106,7 @@ export function commandModule<A>(cli: CliContext, verb: Verb<A>): CommandModule<
       if (variadic) raw[variadic.name] = [...((raw[variadic.name] as unknown[] | undefined) ?? []), ...rest].map(String);
       // yargs' strict mode does not look behind `--`: `list -- x` ignored the x (runc refuses extra arguments).
       else if (rest.length > 0) throw new RuntimeError('usage', `Unknown argument${rest.length > 1 ? 's' : ''}: ${rest.map(String).join(', ')}`);
-      checkPathPositionals(verb, raw);
+      checkPathArguments(verb, raw);
       return verb.handler(cli, args as unknown as A);
     },
   };

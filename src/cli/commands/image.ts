@@ -8,7 +8,7 @@ import type { FlagSpec, Verb } from '../verb';
 const DEFAULT_IMAGE_DIR = '/var/lib/tsrun/image';
 
 const STATE_DIR: Record<string, FlagSpec> = {
-  'state-dir': { type: 'string', default: DEFAULT_IMAGE_DIR, describe: 'the image store (blobs, unpacked layers, refs)' },
+  'state-dir': { type: 'string', path: true, default: DEFAULT_IMAGE_DIR, describe: 'the image store (blobs, unpacked layers, refs)' },
 };
 
 /**

@@ -14,7 +14,7 @@ import type { NetworkRecord } from '../../plugins/network/network-store';
 const DEFAULT_NETWORK_DIR = '/var/lib/tsrun/network';
 
 const STATE_DIR: Record<string, FlagSpec> = {
-  'state-dir': { type: 'string', default: DEFAULT_NETWORK_DIR, describe: 'where networks and allocations are kept' },
+  'state-dir': { type: 'string', path: true, default: DEFAULT_NETWORK_DIR, describe: 'where networks and allocations are kept' },
 };
 
 const CONNECT_OPTIONS: Record<string, FlagSpec> = {

@@ -12,7 +12,7 @@ import type { FlagSpec, Verb } from '../verb';
 const DEFAULT_VOLUME_DIR = '/var/lib/tsrun/volumes';
 
 const STATE_DIR: Record<string, FlagSpec> = {
-  'state-dir': { type: 'string', default: DEFAULT_VOLUME_DIR, describe: 'where volumes live (<dir>/<name>/_data)' },
+  'state-dir': { type: 'string', path: true, default: DEFAULT_VOLUME_DIR, describe: 'where volumes live (<dir>/<name>/_data)' },
 };
 
 /**

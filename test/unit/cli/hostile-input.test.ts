@@ -6,7 +6,7 @@ import { Logger } from '../../../src/cli/logger';
 import { MAX_MESSAGE, oneLine } from '../../../src/cli/output';
 import { parseFast } from '../../../src/cli/fast-path';
 import { GLOBAL_OPTIONS } from '../../../src/cli/global-options';
-import { checkPathPositionals, type Verb } from '../../../src/cli/verb';
+import { checkPathArguments, type Verb } from '../../../src/cli/verb';
 import { VERBS, VERBS_BY_NAME } from '../../../src/cli/verbs';
 import { yargsParser } from '../../../src/cli/yargs-cli';
 import { ConfigError } from '../../../src/errors';
@@ -141,13 +141,26 @@ describe('an empty path argument is refused, not taken for the working directory
     const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), line, capturing).parseAsync();
     await expect(parse()).rejects.toThrow(expected);
     const fast = parseFast(line, GLOBAL_OPTIONS, VERBS_BY_NAME);
-    if (fast) expect(() => checkPathPositionals(VERBS_BY_NAME.get(fast.verb)!, fast.args)).toThrow(expected);
+    if (fast) expect(() => checkPathArguments(VERBS_BY_NAME.get(fast.verb)!, fast.args)).toThrow(expected);
     expect(reached).toBe(false);
   });
 
   it('a path given as . is accepted', () => {
     const fast = parseFast(['network', 'attach', '.'], GLOBAL_OPTIONS, VERBS_BY_NAME);
     expect(fast).toBeDefined();
-    expect(() => checkPathPositionals(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).not.toThrow();
+    expect(() => checkPathArguments(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).not.toThrow();
+  });
+});
+
+describe('an empty --state-dir is refused, not taken for the working directory', () => {
+  it.each([['network', 'ls'], ['volume', 'ls'], ['image', 'ls'], ['network', 'create', 'n1']])('%s %s', async (...line) => {
+    const full = [...line, '--state-dir', ''];
+    const expected = '--state-dir "": expected a path, got an empty string';
+    const capturing = VERBS.map((verb) => ({ ...verb, handler: () => undefined }) as Verb<never>);
+    const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), full, capturing).parseAsync();
+    await expect(parse()).rejects.toThrow(expected);
+    const fast = parseFast([...line, '--state-dir='], GLOBAL_OPTIONS, VERBS_BY_NAME);
+    expect(fast).toBeDefined();
+    expect(() => checkPathArguments(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).toThrow(expected);
   });
 });
