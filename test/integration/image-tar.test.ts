@@ -3,7 +3,7 @@
 // devices, user.* xattrs); that tar imported as a one-layer image, saved as an OCI layout tar and unpacked
 // gives it once more; hostile input and failing sources leave nothing behind. Needs root (chown to other
 // users, mknod, mount), so it skips in the rootless pass.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -158,7 +158,20 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
     for (const d of [src, outside, tmp]) fs.mkdirSync(d);
   });
 
+  /** Small tmpfs mounts made by a test: unmounted here, so a test that fails or times out leaves none behind. */
+  let mounts: string[] = [];
+
+  /** A full disk: a 256 KiB tmpfs at `mountPoint` (made). */
+  function mountSmallTmpfs(mountPoint: string): void {
+    fs.mkdirSync(mountPoint);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint]).status).toBe(0);
+    mounts.push(mountPoint);
+  }
+
   afterEach(() => {
+    // Lazily: a failed write stream may still be closing its descriptor on the tmpfs.
+    for (const mountPoint of mounts) spawnSync('umount', ['-l', mountPoint]);
+    mounts = [];
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -453,8 +466,7 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
     const layout = path.join(dir, 'layout');
     await writeOciLayout(layout, { layers: [busyboxLayer()] });
     const small = path.join(dir, 'small');
-    fs.mkdirSync(small);
-    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]).status).toBe(0);
+    mountSmallTmpfs(small);
     const source = await openImageSource(layout, { tmpParent: tmp, validators: imageDocumentValidators, platform: hostPlatform() });
     try {
       expect(await refusal(writeOciLayoutTar(source, path.join(small, 'image.tar')))).toMatch(/image\.tar: cannot write the image: .*ENOSPC/);
@@ -468,8 +480,35 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
       expect(fs.readdirSync(small)).toEqual([]);
     } finally {
       source.close();
-      // Lazily: a failed write stream may still be closing its descriptor on the tmpfs.
-      spawnSync('umount', ['-l', small]);
+    }
+  });
+
+  it('a full disk fails an import whose tar arrives slowly, instead of waiting forever', async () => {
+    // The tar comes through a pipe in small pieces, so the import is waiting for input, not for the disk, when the
+    // disk fills up; it then used to wait forever.
+    const small = path.join(dir, 'small');
+    mountSmallTmpfs(small);
+    const tar = path.join(dir, 'big.tar');
+    fs.writeFileSync(tar, await buildTar([{ name: 'random', content: createHash('sha512').update('slow').digest().toString('hex').repeat(20_000) }]));
+    const pipe = path.join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [pipe]).status).toBe(0);
+    const feeder = `
+      const fs = require('node:fs');
+      const data = fs.readFileSync(process.argv[1]);
+      const fd = fs.openSync(process.argv[2], 'w');
+      let offset = 0;
+      const next = () => {
+        if (offset >= data.length) return fs.closeSync(fd);
+        try { offset += fs.writeSync(fd, data.subarray(offset, offset + 8192)); } catch { return; } // EPIPE: the import gave up
+        setTimeout(next, 2);
+      };
+      next();`;
+    const writer = spawn(process.execPath, ['-e', feeder, tar, pipe], { stdio: 'ignore' });
+    try {
+      expect(await refusal(imageFromTar(pipe, { tmpDir: small, compress: 'none' }))).toMatch(/small\/\.tsrun-import-.*\.layer: cannot write the layer blob: ENOSPC/);
+      expect(fs.readdirSync(small)).toEqual([]);
+    } finally {
+      writer.kill('SIGKILL');
     }
   });
 

@@ -142,9 +142,15 @@ async function readTarIntoBlob(tarPath: string, blobFile: string, compress: 'gzi
       yield chunk;
     }
   }, blobOut);
-  writing.catch(() => {}); // awaited below; a failure also shows as a failed write
-
   const stop = new AbortController();
+  // Awaited below. A failure of the blob file (ENOSPC) stops the feeder and the parser at once: pipeline() has
+  // destroyed layerIn, which never drains again, so a feeder that writes to it later would wait forever, and the
+  // parser, which only the feeder feeds, with it (seen with a slowly arriving tar on a full disk).
+  writing.catch((error: unknown) => {
+    stop.abort();
+    extract.destroy(error instanceof Error ? error : new Error(String(error)));
+  });
+
   // Feeds the tar to the parser and the blob writer; resolves with the input's own error, if any.
   const feeding = (async (): Promise<unknown> => {
     try {
