@@ -1,6 +1,7 @@
 import type { Argv, CommandModule, Options } from 'yargs';
 import { RuntimeError } from '../errors';
 import type { CliContext } from './cli-context';
+import { camel } from './fast-path';
 
 /**
  * A verb declared as data: its positionals and options once, used by both parsers — yargs (help, errors, every
@@ -74,8 +75,7 @@ export function checkPathArguments(verb: Pick<Verb<unknown>, 'positionals' | 'op
     if (p.path && args[p.name] === '') throw new RuntimeError('usage', `${p.name.toUpperCase()} "": expected a path, got an empty string`);
   }
   for (const [name, spec] of Object.entries(verb.options)) {
-    const key = name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
-    if (spec.path && args[key] === '') throw new RuntimeError('usage', `--${name} "": expected a path, got an empty string`);
+    if (spec.path && args[camel(name)] === '') throw new RuntimeError('usage', `--${name} "": expected a path, got an empty string`);
   }
 }
 
