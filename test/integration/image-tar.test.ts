@@ -161,6 +161,11 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
   /** Small tmpfs mounts made by a test: unmounted here, so a test that fails or times out leaves none behind. */
   let mounts: string[] = [];
 
+  /** A tar of one 2.5 MB file, ten times what mountSmallTmpfs holds. */
+  async function writeTarLargerThanTheDisk(file: string): Promise<void> {
+    fs.writeFileSync(file, await buildTar([{ name: 'random', content: createHash('sha512').update('seed').digest().toString('hex').repeat(20_000) }]));
+  }
+
   /** A full disk: a 256 KiB tmpfs at `mountPoint` (made). */
   function mountSmallTmpfs(mountPoint: string): void {
     fs.mkdirSync(mountPoint);
@@ -475,7 +480,7 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
       expect(exported).toMatch(/cannot write the tar: .*ENOSPC/);
       fs.rmSync(path.join(small, 'tree.tar'));
       const big = path.join(dir, 'big.tar');
-      fs.writeFileSync(big, await buildTar([{ name: 'random', content: createHash('sha512').update('seed').digest().toString('hex').repeat(20_000) }]));
+      await writeTarLargerThanTheDisk(big);
       expect(await refusal(imageFromTar(big, { tmpDir: small, compress: 'none' }))).toMatch(/small\/\.tsrun-import-.*\.layer: cannot write the layer blob: ENOSPC/);
       expect(fs.readdirSync(small)).toEqual([]);
     } finally {
@@ -489,7 +494,7 @@ describe.skipIf(skipRootless || notRoot)(`rootfs tar export, import and OCI layo
     const small = path.join(dir, 'small');
     mountSmallTmpfs(small);
     const tar = path.join(dir, 'big.tar');
-    fs.writeFileSync(tar, await buildTar([{ name: 'random', content: createHash('sha512').update('slow').digest().toString('hex').repeat(20_000) }]));
+    await writeTarLargerThanTheDisk(tar);
     const pipe = path.join(dir, 'pipe');
     expect(spawnSync('mkfifo', [pipe]).status).toBe(0);
     const feeder = `

@@ -122,7 +122,22 @@ describe('yargs: repeated and malformed flags', () => {
 });
 
 describe('an empty path argument is refused, not taken for the working directory', () => {
-  const cases: [string, string[], string][] = [
+  /**
+   * The refusal both parsers give `line` (the fast path for `fastLine`, when it takes that line at all), before the
+   * verb's handler runs. Returns the fast path's parse.
+   */
+  async function refusedByBoth(line: string[], expected: string, fastLine = line): Promise<ReturnType<typeof parseFast>> {
+    let reached = false;
+    const capturing = VERBS.map((verb) => ({ ...verb, handler: () => { reached = true; } }) as Verb<never>);
+    const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), line, capturing).parseAsync();
+    await expect(parse()).rejects.toThrow(expected);
+    const fast = parseFast(fastLine, GLOBAL_OPTIONS, VERBS_BY_NAME);
+    if (fast) expect(() => checkPathArguments(VERBS_BY_NAME.get(fast.verb)!, fast.args)).toThrow(expected);
+    expect(reached).toBe(false);
+    return fast;
+  }
+
+  it.each<[string, string[], string]>([
     ['network attach', ['network', 'attach', '--network', 'none', ''], 'BUNDLE'],
     ['volume attach', ['volume', 'attach', '', 'v:/data'], 'BUNDLE'],
     ['volume populate', ['volume', 'populate', 'v', ''], 'TARGET'],
@@ -132,35 +147,18 @@ describe('an empty path argument is refused, not taken for the working directory
     ['image import', ['image', 'import', '', 'r:1'], 'FILE'],
     ['image save', ['image', 'save', 'r:1', ''], 'FILE'],
     ['image export', ['image', 'export', 'id', ''], 'FILE'],
-  ];
+  ])('%s, through yargs and through the fast path', async (_name, line, name) => {
+    await refusedByBoth(line, `${name} "": expected a path, got an empty string`);
+  });
 
-  it.each(cases)('%s, through yargs and through the fast path', async (_name, line, name) => {
-    const expected = `${name} "": expected a path, got an empty string`;
-    let reached = false;
-    const capturing = VERBS.map((verb) => ({ ...verb, handler: () => { reached = true; } }) as Verb<never>);
-    const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), line, capturing).parseAsync();
-    await expect(parse()).rejects.toThrow(expected);
-    const fast = parseFast(line, GLOBAL_OPTIONS, VERBS_BY_NAME);
-    if (fast) expect(() => checkPathArguments(VERBS_BY_NAME.get(fast.verb)!, fast.args)).toThrow(expected);
-    expect(reached).toBe(false);
+  it.each([['network', 'ls'], ['volume', 'ls'], ['image', 'ls'], ['network', 'create', 'n1']])('an empty --state-dir: %s %s', async (...line) => {
+    const fast = await refusedByBoth([...line, '--state-dir', ''], '--state-dir "": expected a path, got an empty string', [...line, '--state-dir=']);
+    expect(fast).toBeDefined();
   });
 
   it('a path given as . is accepted', () => {
     const fast = parseFast(['network', 'attach', '.'], GLOBAL_OPTIONS, VERBS_BY_NAME);
     expect(fast).toBeDefined();
     expect(() => checkPathArguments(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).not.toThrow();
-  });
-});
-
-describe('an empty --state-dir is refused, not taken for the working directory', () => {
-  it.each([['network', 'ls'], ['volume', 'ls'], ['image', 'ls'], ['network', 'create', 'n1']])('%s %s', async (...line) => {
-    const full = [...line, '--state-dir', ''];
-    const expected = '--state-dir "": expected a path, got an empty string';
-    const capturing = VERBS.map((verb) => ({ ...verb, handler: () => undefined }) as Verb<never>);
-    const parse = async () => yargsParser(new CliContext(new Logger(undefined, 'text', false)), full, capturing).parseAsync();
-    await expect(parse()).rejects.toThrow(expected);
-    const fast = parseFast([...line, '--state-dir='], GLOBAL_OPTIONS, VERBS_BY_NAME);
-    expect(fast).toBeDefined();
-    expect(() => checkPathArguments(VERBS_BY_NAME.get(fast!.verb)!, fast!.args)).toThrow(expected);
   });
 });
